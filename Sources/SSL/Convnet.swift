@@ -1,0 +1,89 @@
+import NN
+import Tensors
+
+/// The protocols' backbone `convnet(c1, c2, c3, c4)`: four conv3×3–BN–ReLU blocks (strides
+/// 1, 2, 2, 2, padding 1, no conv bias) and a global average pool → c4-d features.
+public final class Convnet: Layer {
+    public let convs: [Conv2d]
+    public let bns: [BatchNorm]
+
+    public init(inChannels: Int = 1, widths: [Int], rng: inout RNG) {
+        var convs: [Conv2d] = [], bns: [BatchNorm] = []
+        var cin = inChannels
+        for (i, w) in widths.enumerated() {
+            convs.append(Conv2d(cin, w, kernel: 3, stride: i == 0 ? 1 : 2, padding: 1, rng: &rng))
+            bns.append(BatchNorm(w, fuseReLU: true))
+            cin = w
+        }
+        self.convs = convs
+        self.bns = bns
+    }
+
+    public var featureDim: Int { convs.last?.weight.shape[0] ?? 0 }
+
+    /// [N, C, H, W] → [N, c4]
+    public func forward(_ x: Tensor) throws -> Tensor {
+        var h = x
+        for (conv, bn) in zip(convs, bns) { h = try bn(conv(h)) }   // conv – BN – ReLU (fused)
+        return try globalAvgPool(h)
+    }
+
+    public var namedParameters: [(String, Tensor)] {
+        zip(convs, bns).enumerated().flatMap { i, cb in
+            [("conv\(i + 1).weight", cb.0.weight)] + bnNamed("bn\(i + 1)", cb.1)
+        }
+    }
+    public var parameters: [Tensor] { namedParameters.map(\.1) }
+    public var namedBuffers: [(String, Tensor)] {
+        bns.enumerated().flatMap { i, bn in [("bn\(i + 1).running_mean", bn.runningMean), ("bn\(i + 1).running_var", bn.runningVar)] }
+    }
+    public var buffers: [Tensor] { namedBuffers.map(\.1) }
+    public func setTraining(_ on: Bool) { bns.forEach { $0.setTraining(on) } }
+}
+
+/// A stack of Linear layers with BN(+ReLU) after all but the last (SimSiam's projector and
+/// predictor shape). `outputBN` adds a BN without ReLU after the last layer (SimSiam's default
+/// projector, Table 3 row c).
+public final class MLPHead: Layer {
+    public let fcs: [Linear]
+    public let bns: [BatchNorm]
+
+    /// `dims` = [in, hidden…, out]; hidden layers have no bias (BN follows), the last one has.
+    public init(dims: [Int], outputBN: Bool = false, rng: inout RNG) {
+        var fcs: [Linear] = [], bns: [BatchNorm] = []
+        for i in 0..<(dims.count - 1) {
+            let last = i == dims.count - 2
+            fcs.append(Linear(dims[i], dims[i + 1], bias: last && !outputBN, rng: &rng))
+            if !last { bns.append(BatchNorm(dims[i + 1], fuseReLU: true)) }
+        }
+        if outputBN, let d = dims.last { bns.append(BatchNorm(d)) }
+        self.fcs = fcs
+        self.bns = bns
+    }
+
+    public func forward(_ x: Tensor) throws -> Tensor {
+        var h = x
+        for (i, fc) in fcs.enumerated() {
+            h = try fc(h)
+            if i < bns.count { h = try bns[i](h) }
+        }
+        return h
+    }
+
+    public var namedParameters: [(String, Tensor)] {
+        fcs.enumerated().flatMap { i, fc in
+            [("fc\(i + 1).weight", fc.weight)] + (fc.bias.map { [("fc\(i + 1).bias", $0)] } ?? [])
+                + (i < bns.count ? bnNamed("bn\(i + 1)", bns[i]) : [])
+        }
+    }
+    public var parameters: [Tensor] { namedParameters.map(\.1) }
+    public var namedBuffers: [(String, Tensor)] {
+        bns.enumerated().flatMap { i, bn in [("bn\(i + 1).running_mean", bn.runningMean), ("bn\(i + 1).running_var", bn.runningVar)] }
+    }
+    public var buffers: [Tensor] { namedBuffers.map(\.1) }
+    public func setTraining(_ on: Bool) { bns.forEach { $0.setTraining(on) } }
+}
+
+private func bnNamed(_ prefix: String, _ bn: BatchNorm) -> [(String, Tensor)] {
+    [bn.gamma.map { ("\(prefix).weight", $0) }, bn.beta.map { ("\(prefix).bias", $0) }].compactMap { $0 }
+}

@@ -1,0 +1,68 @@
+/// Small vectorised loops. Swift does not reassociate float sums, so reductions use explicit
+/// SIMD16 accumulators to vectorise.
+
+@inline(__always)
+func vsum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>.zero
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i + 16 <= n {
+        acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { s += p[i]; i += 1 }
+    return s
+}
+
+/// Σ (p[i] − c)²
+@inline(__always)
+func vsumSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int, _ c: Float) -> Float {
+    var acc = SIMD16<Float>.zero
+    let cv = SIMD16<Float>(repeating: c)
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i + 16 <= n {
+        let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - cv
+        acc += d * d
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { let d = p[i] - c; s += d * d; i += 1 }
+    return s
+}
+
+/// (Σ a[i], Σ a[i]·(b[i] − c))
+@inline(__always)
+func vsumAndDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int, _ c: Float) -> (Float, Float) {
+    var sa = SIMD16<Float>.zero, sab = SIMD16<Float>.zero
+    let cv = SIMD16<Float>(repeating: c)
+    var i = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while i + 16 <= n {
+        let va = ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        let vb = rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        sa += va
+        sab += va * (vb - cv)
+        i += 16
+    }
+    var s1 = sa.sum(), s2 = sab.sum()
+    while i < n { s1 += a[i]; s2 += a[i] * (b[i] - c); i += 1 }
+    return (s1, s2)
+}
+
+/// Σ a[i]·b[i]
+@inline(__always)
+func vdot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>.zero
+    var i = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    while i + 16 <= n {
+        acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}

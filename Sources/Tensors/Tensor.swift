@@ -1,0 +1,172 @@
+/// A dense, contiguous float32 tensor (row-major; images are NCHW) that records the
+/// operations applied to it so that `backward()` can compute gradients.
+///
+/// A tensor is a node of the autograd graph: an operation's result keeps its inputs (`parents`)
+/// and a closure that turns the result's gradient into gradients of the inputs. Leaves are the
+/// tensors created with `requiresGrad: true` (parameters, inputs under test); their `.grad`
+/// accumulates across `backward()` calls until `zeroGrad()`.
+public final class Tensor {
+    public let shape: [Int]
+    public let storage: Storage
+    /// Whether gradients flow to this tensor.
+    public private(set) var requiresGrad: Bool
+    /// The accumulated gradient (same shape), or nil before the first backward pass.
+    public var grad: Tensor?
+
+    var parents: [Tensor] = []
+    var backwardFn: ((UnsafePointer<Float>) -> Void)?
+    /// Whether `grad` was just allocated and holds garbage that the next writer must overwrite.
+    var gradIsFresh = false
+
+    public var count: Int { storage.count }
+    public var rank: Int { shape.count }
+    public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
+    public var isLeaf: Bool { backwardFn == nil }
+
+    public init(shape: [Int], storage: Storage, requiresGrad: Bool = false) {
+        precondition(shape.reduce(1, *) == storage.count, "NOTE: internal invariant, shape matches storage")
+        self.shape = shape
+        self.storage = storage
+        self.requiresGrad = requiresGrad
+    }
+
+    /// A tensor holding `values` (row-major); throws if the count does not match the shape.
+    public convenience init(shape: [Int], _ values: [Float], requiresGrad: Bool = false) throws {
+        guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == values.count else {
+            throw TensorError.badShape(op: "Tensor(shape:values:)", shape: shape,
+                                       expected: "\(values.count) elements to match the shape")
+        }
+        self.init(shape: shape, storage: Storage(values), requiresGrad: requiresGrad)
+    }
+
+    public static func zeros(_ shape: [Int], requiresGrad: Bool = false) -> Tensor {
+        full(shape, 0, requiresGrad: requiresGrad)
+    }
+
+    public static func full(_ shape: [Int], _ value: Float, requiresGrad: Bool = false) -> Tensor {
+        Tensor(shape: shape, storage: Storage(repeating: value, count: shape.reduce(1, *)), requiresGrad: requiresGrad)
+    }
+
+    /// Uniform in [low, high).
+    public static func uniform(_ shape: [Int], _ low: Float, _ high: Float, rng: inout RNG,
+                               requiresGrad: Bool = false) -> Tensor {
+        let s = Storage(uninitializedCount: shape.reduce(1, *))
+        for i in 0..<s.count { s.pointer[i] = rng.uniform(low, high) }
+        return Tensor(shape: shape, storage: s, requiresGrad: requiresGrad)
+    }
+
+    /// Standard normal times `std`.
+    public static func randn(_ shape: [Int], std: Float = 1, rng: inout RNG, requiresGrad: Bool = false) -> Tensor {
+        let s = Storage(uninitializedCount: shape.reduce(1, *))
+        for i in 0..<s.count { s.pointer[i] = rng.normal() * std }
+        return Tensor(shape: shape, storage: s, requiresGrad: requiresGrad)
+    }
+
+    /// The values, row-major.
+    public var array: [Float] { storage.array }
+
+    /// The value of a one-element tensor.
+    public var item: Float { storage.pointer[0] }
+
+    /// Marks a leaf as needing gradients (e.g. parameters, inputs of a gradient check).
+    public func setRequiresGrad(_ on: Bool) { requiresGrad = on }
+
+    /// Forgets the accumulated gradient.
+    public func zeroGrad() { grad = nil }
+
+    /// A copy of the values with no graph and no gradient.
+    public func detachedCopy() -> Tensor {
+        let s = Storage(uninitializedCount: count)
+        s.pointer.update(from: pointer, count: count)
+        return Tensor(shape: shape, storage: s)
+    }
+
+    /// Overwrites the values (e.g. loading weights). Shapes must match.
+    public func assign(from other: Tensor) throws {
+        guard other.shape == shape else {
+            throw TensorError.shapeMismatch(op: "assign", lhs: shape, rhs: other.shape, expected: "equal shapes")
+        }
+        pointer.update(from: other.pointer, count: count)
+    }
+}
+
+// MARK: - Building the graph
+
+/// Whether operations record the graph. Off inside `noGrad { }` (evaluation, optimiser steps).
+public enum GradMode {
+    @TaskLocal public static var isEnabled = true
+}
+
+/// Runs `body` without recording any operation: results have no graph and need no gradient.
+public func noGrad<T>(_ body: () throws -> T) rethrows -> T {
+    try GradMode.$isEnabled.withValue(false) { try body() }
+}
+
+extension Tensor {
+    /// The result of an operation: records `parents` and `backward` when any parent needs gradients.
+    /// `backward` receives the result's gradient and accumulates into the parents' gradients.
+    @inline(__always)
+    static func result(_ shape: [Int], _ storage: Storage, parents: [Tensor],
+                       backward: @escaping (UnsafePointer<Float>) -> Void) -> Tensor {
+        let needsGrad = GradMode.isEnabled && parents.contains { $0.requiresGrad }
+        let t = Tensor(shape: shape, storage: storage, requiresGrad: needsGrad)
+        if needsGrad {
+            t.parents = parents
+            t.backwardFn = backward
+        }
+        return t
+    }
+
+    /// Gives the gradient buffer to `body` to accumulate into. `overwrite` is true when the buffer
+    /// is freshly allocated: `body` must then *write* every element instead of adding.
+    @inline(__always)
+    func accumulateGrad(_ body: (_ grad: UnsafeMutablePointer<Float>, _ overwrite: Bool) -> Void) {
+        if let g = grad {
+            body(g.pointer, gradIsFresh)
+        } else {
+            let g = Tensor(shape: shape, storage: Storage(uninitializedCount: count))
+            grad = g
+            body(g.pointer, true)
+        }
+        gradIsFresh = false
+    }
+
+    /// Back-propagates from this scalar: every leaf that needs gradients gets `.grad` += d self / d leaf.
+    /// The graph is released afterwards (intermediate gradients are not kept).
+    public func backward() throws {
+        guard count == 1 else {
+            throw TensorError.notDifferentiable("called on a tensor of shape \(shape); reduce it to one element first (e.g. mean)")
+        }
+        guard requiresGrad else {
+            throw TensorError.notDifferentiable("this value does not depend on any tensor that requires gradients")
+        }
+        // Topological order by iterative depth-first search.
+        var order: [Tensor] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(Tensor, Int)] = [(self, 0)]
+        visited.insert(ObjectIdentifier(self))
+        while let (node, next) = stack.popLast() {
+            if next < node.parents.count {
+                stack.append((node, next + 1))
+                let p = node.parents[next]
+                if p.requiresGrad, visited.insert(ObjectIdentifier(p)).inserted { stack.append((p, 0)) }
+            } else {
+                order.append(node)
+            }
+        }
+        accumulateGrad { g, overwrite in g[0] = overwrite ? 1 : g[0] + 1 }
+        for node in order.reversed() {
+            guard let fn = node.backwardFn else { continue }
+            if let g = node.grad { fn(UnsafePointer(g.pointer)) }
+            node.backwardFn = nil
+            node.parents = []
+            node.grad = nil
+        }
+    }
+}
+
+/// Returns `x` cut out of the graph: same values, but backward never crosses into `x`.
+/// (SimSiam's `z.detach()`.)
+public func stopGradient(_ x: Tensor) -> Tensor {
+    Tensor(shape: x.shape, storage: x.storage, requiresGrad: false)
+}
