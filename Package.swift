@@ -16,28 +16,44 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         // C libraries, found through pkg-config; apt names the package that provides them.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Float32 tensors, BLAS kernels and reverse-mode autograd.
         .target(name: "Tensors", dependencies: ["CBLAS"], swiftSettings: optimized),
         // Layers with parameters, initialisation, SGD with parameter groups, schedules.
         .target(name: "NN", dependencies: ["Tensors"], swiftSettings: optimized),
         // Datasets and seeded augmentations.
-        .target(name: "Data", dependencies: ["Tensors"], swiftSettings: optimized),
+        .target(name: "Data", dependencies: ["Tensors", "CZlib"], swiftSettings: optimized),
         // SimSiam and its variants, training loop.
         .target(name: "SSL", dependencies: ["NN", "Data"], swiftSettings: optimized),
+        // Runs, params and metrics in SQLite (mlflow shape), migrations by name.
+        .target(name: "Store", dependencies: ["CSQLite", "SSL"], swiftSettings: optimized),
+        // Markdown tables (paper vs measured, claim verdicts) and CSV/JSON export from the Store.
+        .target(name: "Report", dependencies: ["Store", "SSL", "Registry"], swiftSettings: optimized),
+        // Experiment files (one YAML file per paper table) parsed into typed, validated tables.
+        .target(name: "Registry", dependencies: ["SSL", "Yams"], swiftSettings: optimized),
+
+        // Runs rows × seeds as worker processes behind a small back-end protocol.
+        .target(name: "Scheduler", dependencies: ["SSL", "Store", "Registry"], swiftSettings: optimized),
 
         .executableTarget(
             name: "ablate",
-            dependencies: ["SSL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SSL", "Scheduler", "Store", "Registry", "Report", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: optimized
         ),
 
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: optimized),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "NN"], swiftSettings: optimized),
+        .testTarget(name: "DataTests", dependencies: ["Data", "CZlib"], swiftSettings: optimized),
+        .testTarget(name: "SSLTests", dependencies: ["SSL"], swiftSettings: optimized),
+        .testTarget(name: "CLITests", dependencies: ["ablate", "CSQLite"], swiftSettings: optimized),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry"], swiftSettings: optimized),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Report", "Registry", "SSL"], swiftSettings: optimized),
         .testTarget(name: "NNTests", dependencies: ["NN", "SSL"], resources: [.copy("Fixtures")], swiftSettings: optimized),
     ],
     swiftLanguageModes: [.v5]

@@ -9,6 +9,9 @@ public struct SimSiamConfig: Codable, Sendable, Equatable {
     public var projectorOutputBN = false
     /// Predictor bottleneck width; nil removes the predictor (SimSiam Table 1, "no pred").
     public var predictorHidden: Int? = 128
+    /// SimSiam Table 1b: the predictor keeps its random initialisation (not trained; gradients
+    /// still flow through it to the encoder).
+    public var predictorFixedRandom = false
     /// SimSiam Fig 2: false lets gradients flow through both branches.
     public var stopGradient = true
 
@@ -38,6 +41,7 @@ public final class SimSiam {
         let d = config.projectorDim
         projector = MLPHead(dims: [backbone.featureDim, d, d, d], outputBN: config.projectorOutputBN, rng: &rng)
         predictor = config.predictorHidden.map { MLPHead(dims: [d, $0, d], rng: &rng) }
+        if config.predictorFixedRandom { predictor?.parameters.forEach { $0.setRequiresGrad(false) } }
     }
 
     /// Returns (p1, p2, z1, z2) with z already passed through `stopGradient` unless the
@@ -52,9 +56,10 @@ public final class SimSiam {
     }
 
     /// L = ½·D(p1, z2) + ½·D(p2, z1), D = negative cosine (Algorithm 1).
-    public func loss(_ x1: Tensor, _ x2: Tensor) throws -> Tensor {
-        let (p1, p2, z1, z2) = try forward(x1, x2)
-        return scale(try negativeCosine(p1, z2) + negativeCosine(p2, z1), 0.5)
+    public func loss(_ x1: Tensor, _ x2: Tensor) throws -> Tensor { try SimSiam.symmetricLoss(forward(x1, x2)) }
+
+    public static func symmetricLoss(_ o: (p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor)) throws -> Tensor {
+        scale(try negativeCosine(o.p1, o.z2) + negativeCosine(o.p2, o.z1), 0.5)
     }
 
     /// Parameters named as in the reference PyTorch model (fixtures, checkpoints).
@@ -69,7 +74,8 @@ public final class SimSiam {
             + (predictor?.namedBuffers.map { ("predictor.\($0.0)", $0.1) } ?? [])
     }
     public var encoderParameters: [Tensor] { backbone.parameters + projector.parameters }
-    public var predictorParameters: [Tensor] { predictor?.parameters ?? [] }
+    /// The predictor's trainable parameters (none when it is removed or fixed at random init).
+    public var predictorParameters: [Tensor] { config.predictorFixedRandom ? [] : predictor?.parameters ?? [] }
 
     public func setTraining(_ on: Bool) {
         backbone.setTraining(on); projector.setTraining(on); predictor?.setTraining(on)

@@ -39,15 +39,21 @@ public func batchNorm(
         for ch in channels {
             var mu: Float, r: Float
             if training {
-                var s: Float = 0
-                for b in 0..<n { s += vsum(x + (b * c + ch) * hw, hw) }
-                mu = s / Float(m)
-                var v: Float = 0
-                for b in 0..<n { v += vsumSquaredDeviation(x + (b * c + ch) * hw, hw, mu) }
-                let biased = v / Float(m)
+                // One pass: moments shifted by the channel's first value (≈ its mean), summed
+                // per block in Float and across blocks in Double.
+                let k = x[ch * hw]
+                var s = 0.0, s2 = 0.0
+                for b in 0..<n {
+                    let (a, q) = vshiftedMoments(x + (b * c + ch) * hw, hw, k)
+                    s += Double(a); s2 += Double(q)
+                }
+                let meanShift = s / Double(m)
+                mu = k + Float(meanShift)
+                let v = max(s2 - s * meanShift, 0)   // Σ (x − μ)²
+                let biased = Float(v / Double(m))
                 r = 1 / (biased + eps).squareRoot()
                 do {  // running stats move in training mode, with or without grad recording
-                    let unbiased = v / Float(m - 1)
+                    let unbiased = Float(v / Double(m - 1))
                     rmp.value[ch] = (1 - momentum) * rmp.value[ch] + momentum * mu
                     rvp.value[ch] = (1 - momentum) * rvp.value[ch] + momentum * unbiased
                 }
@@ -72,26 +78,16 @@ public func batchNorm(
 
     let parents = [x] + [gamma, beta].compactMap { $0 }
     return Tensor.result(x.shape, out, parents: parents) { dy in
-        // With fused ReLU the incoming gradient is first masked by (y > 0).
-        var dyp = dy
-        var masked: Storage?
-        if fuseReLU {
-            let s = Storage(uninitializedCount: x.count)
-            let src = UncheckedBox(dy), dst = UncheckedBox(s.pointer)
-            parallelFor(x.count) { range in
-                for i in range { dst.value[i] = yp.value[i] > 0 ? src.value[i] : 0 }
-            }
-            masked = s
-            dyp = UnsafePointer(s.pointer)
-        }
+        // With fused ReLU the incoming gradient is masked by (y > 0) on the fly.
+        let maskBox = UncheckedBox(fuseReLU ? UnsafePointer(yp.value) : nil)
         let sumDy = Storage(uninitializedCount: c), sumDyXhat = Storage(uninitializedCount: c)
-        let dyb = UncheckedBox(dyp), sdp = UncheckedBox(sumDy.pointer), sxp = UncheckedBox(sumDyXhat.pointer)
+        let dyb = UncheckedBox(dy), sdp = UncheckedBox(sumDy.pointer), sxp = UncheckedBox(sumDyXhat.pointer)
         parallelFor(c, cost: 2 * m) { channels in
             for ch in channels {
                 var s: Float = 0, sx: Float = 0
                 for b in 0..<n {
                     let o = (b * c + ch) * hw
-                    let (a, d) = vsumAndDot(dyb.value + o, xp.value + o, hw, mp.value[ch])
+                    let (a, d) = vmaskedSumAndDot(dyb.value + o, maskBox.value.map { $0 + o }, xp.value + o, hw, mp.value[ch])
                     s += a; sx += d
                 }
                 sdp.value[ch] = s
@@ -125,7 +121,12 @@ public func batchNorm(
                         for b in 0..<n {
                             let o = (b * c + ch) * hw
                             let d = dyb.value + o, xs = xp.value + o, g = gxp.value + o
-                            if overwrite {
+                            if let mask = maskBox.value.map({ $0 + o }) {
+                                for i in 0..<hw {
+                                    let v = k * ((mask[i] > 0 ? d[i] : 0) - a - (xs[i] - mu) * bcoef)
+                                    g[i] = overwrite ? v : g[i] + v
+                                }
+                            } else if overwrite {
                                 for i in 0..<hw { g[i] = k * (d[i] - a - (xs[i] - mu) * bcoef) }
                             } else {
                                 for i in 0..<hw { g[i] += k * (d[i] - a - (xs[i] - mu) * bcoef) }
@@ -135,6 +136,6 @@ public func batchNorm(
                 }
             }
         }
-        withExtendedLifetime((masked, mean, rstd, out)) {}
+        withExtendedLifetime((mean, rstd, out)) {}
     }
 }

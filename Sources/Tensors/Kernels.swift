@@ -66,3 +66,47 @@ func vdot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Flo
     while i < n { s += a[i] * b[i]; i += 1 }
     return s
 }
+
+/// (Σ m·a[i], Σ m·a[i]·(b[i] − c)) with m = (y[i] > 0) when `y` is given (a fused ReLU's mask), else 1.
+@inline(__always)
+func vmaskedSumAndDot(_ a: UnsafePointer<Float>, _ y: UnsafePointer<Float>?, _ b: UnsafePointer<Float>, _ n: Int,
+                      _ c: Float) -> (Float, Float) {
+    guard let y else { return vsumAndDot(a, b, n, c) }
+    var sa = SIMD16<Float>.zero, sab = SIMD16<Float>.zero
+    let cv = SIMD16<Float>(repeating: c)
+    var i = 0
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b), ry = UnsafeRawPointer(y)
+    while i + 16 <= n {
+        var va = ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        let vy = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        va.replace(with: 0, where: vy .<= 0)
+        let vb = rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        sa += va
+        sab += va * (vb - cv)
+        i += 16
+    }
+    var s1 = sa.sum(), s2 = sab.sum()
+    while i < n {
+        if y[i] > 0 { s1 += a[i]; s2 += a[i] * (b[i] - c) }
+        i += 1
+    }
+    return (s1, s2)
+}
+
+/// (Σ (p[i] − k), Σ (p[i] − k)²): one pass; shifting by k ≈ mean keeps the variance accurate.
+@inline(__always)
+func vshiftedMoments(_ p: UnsafePointer<Float>, _ n: Int, _ k: Float) -> (Float, Float) {
+    var s = SIMD16<Float>.zero, s2 = SIMD16<Float>.zero
+    let kv = SIMD16<Float>(repeating: k)
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i + 16 <= n {
+        let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - kv
+        s += d
+        s2 += d * d
+        i += 16
+    }
+    var a = s.sum(), b = s2.sum()
+    while i < n { let d = p[i] - k; a += d; b += d * d; i += 1 }
+    return (a, b)
+}

@@ -1,11 +1,20 @@
 import Foundation
 
+import CBLAS
+
 /// Number of threads the elementwise / im2col / batchnorm passes use.
-/// `ABLATE_THREADS` overrides it (the scheduler gives each worker process its share of cores).
+/// `ABLATE_THREADS` overrides it (the scheduler gives each worker process its share of cores),
+/// and then also sets OpenBLAS's thread count for this process (the environment is left alone).
 public let parallelThreads: Int = {
-    if let s = ProcessInfo.processInfo.environment["ABLATE_THREADS"], let n = Int(s), n > 0 { return n }
+    if let s = ProcessInfo.processInfo.environment["ABLATE_THREADS"], let n = Int(s), n > 0 {
+        openblas_set_num_threads(Int32(n))
+        return n
+    }
     return max(1, ProcessInfo.processInfo.activeProcessorCount)
 }()
+
+/// Reads `ABLATE_THREADS` now (call once at start-up so OpenBLAS is configured before the first GEMM).
+public func configureThreads() -> Int { parallelThreads }
 
 /// Splits `0..<count` into contiguous chunks run on all cores when the work is large enough.
 /// `cost` is the approximate number of scalar operations per index; small jobs stay serial,

@@ -9,8 +9,7 @@ public final class Storage {
     /// Uninitialised memory: callers must write every element.
     public init(uninitializedCount count: Int) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer = StoragePool.shared.take(count)
     }
 
     public convenience init(repeating value: Float, count: Int) {
@@ -25,8 +24,56 @@ public final class Storage {
         }
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit { StoragePool.shared.give(pointer, count) }
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
     public var array: [Float] { Array(buffer) }
 }
+
+/// A cache of large freed blocks, keyed by exact size. A training step allocates the same sizes
+/// every time; reusing them avoids mmap/munmap and the page faults of touching fresh memory
+/// (glibc maps every block above 32 MB anew). Small blocks go straight to malloc.
+final class StoragePool: @unchecked Sendable {
+    static let shared = StoragePool()
+    /// Blocks below this many floats are not cached.
+    let minCount = 16_384
+    /// Freed memory kept for reuse, at most (bytes); `ABLATE_POOL_MB` overrides.
+    let capacityBytes: Int
+    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    private var cachedBytes = 0
+    private var lock = pthread_mutex_t()
+
+    init() {
+        let mb = ProcessInfo.processInfo.environment["ABLATE_POOL_MB"].flatMap(Int.init) ?? 2048
+        capacityBytes = mb << 20
+        pthread_mutex_init(&lock, nil)
+    }
+
+    func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count >= minCount {
+            pthread_mutex_lock(&lock)
+            let p = free[count]?.popLast()
+            if p != nil { cachedBytes -= count * 4 }
+            pthread_mutex_unlock(&lock)
+            if let p { return p }
+        }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    func give(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        if count >= minCount {
+            pthread_mutex_lock(&lock)
+            if cachedBytes + count * 4 <= capacityBytes {
+                free[count, default: []].append(p)
+                cachedBytes += count * 4
+                pthread_mutex_unlock(&lock)
+                return
+            }
+            pthread_mutex_unlock(&lock)
+        }
+        UnsafeMutableRawPointer(p).deallocate()
+    }
+}
+
+import Foundation

@@ -1,0 +1,90 @@
+import Foundation
+import SSL
+
+/// A position in an experiment file. Line and column count from 1; columns count Unicode
+/// scalars, as libyaml (and so Yams' `Mark`) does.
+public struct SourceLocation: Sendable, Equatable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// One problem in an experiment file: where it is, what is wrong, what was expected and what to
+/// do about it, printed as `path:line:column: error: <problem>; expected <expected>; <fix>`.
+public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
+    public var location: SourceLocation
+    public var problem: String
+    public var expected: String
+    public var fix: String
+
+    public init(location: SourceLocation, problem: String, expected: String, fix: String) {
+        self.location = location
+        self.problem = problem
+        self.expected = expected
+        self.fix = fix
+    }
+
+    public var description: String { "\(location): error: \(problem); expected \(expected); \(fix)" }
+}
+
+/// Everything that can go wrong between an `experiments/` directory and a resolved
+/// `TrainingConfig`.
+public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Every problem found in the experiment files, in file and line order. Nothing may run
+    /// until the list is empty.
+    case invalid([Diagnostic])
+    /// The experiments directory does not exist or cannot be listed.
+    case unreadableDirectory(path: String, reason: String)
+    /// No table has this id.
+    case unknownTable(id: String, known: [String], closest: String?)
+    /// The table has no row of this name.
+    case unknownRow(name: String, table: String, known: [String], closest: String?)
+    /// A valid row whose configuration cannot be built (e.g. its protocol is not implemented).
+    case unresolvable(row: String, location: SourceLocation, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalid(diagnostics):
+            let count = diagnostics.count == 1 ? "1 error" : "\(diagnostics.count) errors"
+            return (diagnostics.map(\.description) + ["\(count) in the experiment files"])
+                .joined(separator: "\n")
+        case let .unreadableDirectory(path, reason):
+            return "error: cannot read the experiments directory `\(path)`: \(reason); "
+                + "pass the directory that holds the `*.yaml` experiment files"
+        case let .unknownTable(id, known, closest):
+            guard !known.isEmpty else { return "error: unknown table `\(id)`; no experiment tables were found" }
+            return "error: unknown table `\(id)`; known tables: \(known.joined(separator: ", "))"
+                + (closest.map { "; did you mean `\($0)`?" } ?? "")
+        case let .unknownRow(name, table, known, closest):
+            return "error: table `\(table)` has no row `\(name)`; its rows: \(known.joined(separator: ", "))"
+                + (closest.map { "; did you mean `\($0)`?" } ?? "")
+        case let .unresolvable(row, location, reason):
+            return "\(location): error: row `\(row)` cannot be resolved: \(reason)"
+        }
+    }
+}
+
+/// The candidate with the smallest edit distance to `word` (ignoring case) if it is reasonably
+/// close (the threshold of `ConfigKey.closest(to:)`, and fewer edits than `word` has characters);
+/// otherwise the shortest candidate that starts with `word` (`cov` → `cov_offdiag`).
+func closest(to word: String, among candidates: [String]) -> String? {
+    let lowered = word.lowercased()
+    let best = candidates.map { ($0, editDistance($0.lowercased(), lowered)) }.min { $0.1 < $1.1 }
+    if let best, best.1 <= max(3, word.count / 3), best.1 < word.count { return best.0 }
+    guard !lowered.isEmpty else { return nil }
+    return candidates.filter { $0.lowercased().hasPrefix(lowered) }.min { $0.count < $1.count }
+}
+
+/// `ConfigKey.closest(to:)`, or else the key whose last component is `key` (`stop_gradient` →
+/// `loss.stop_gradient`).
+func closestKey(to key: String) -> String? {
+    ConfigKey.closest(to: key) ?? ConfigKey.all.first { $0.name.hasSuffix("." + key) }?.name
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Registry
+import SSL
+import Store
+
+/// Mean and sample standard deviation (n − 1 in the denominator; 0 when n = 1) of n ≥ 1 values.
+public struct MeanStd: Sendable, Equatable {
+    public var mean: Double
+    public var std: Double
+    public var n: Int
+
+    public init(mean: Double, std: Double, n: Int) {
+        self.mean = mean; self.std = std; self.n = n
+    }
+
+    /// nil for no values; non-finite values are skipped (they are reported by the verdict).
+    public static func of(_ values: [Double]) -> MeanStd? {
+        let xs = values.filter(\.isFinite)
+        guard !xs.isEmpty else { return nil }
+        let mean = xs.reduce(0, +) / Double(xs.count)
+        let variance = xs.count > 1 ? xs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(xs.count - 1) : 0
+        return MeanStd(mean: mean, std: variance.squareRoot(), n: xs.count)
+    }
+}
+
+/// What a row's runs measured, over the seeds that have a result. Numbers average the
+/// `finished` seeds; `verdicts` has one entry per finished or diverged seed, in seed order.
+public struct RowStats: Sendable, Equatable {
+    public var name: String
+    public var plannedSeeds: Int
+    /// Main metric: final kNN top-1 %.
+    public var knn: MeanStd?
+    public var linear: MeanStd?
+    public var zStd: MeanStd?
+    public var mO: MeanStd?
+    public var mR: MeanStd?
+    public var verdicts: [Verdict]
+
+    public init(name: String, plannedSeeds: Int = 0, knn: MeanStd? = nil, linear: MeanStd? = nil,
+                zStd: MeanStd? = nil, mO: MeanStd? = nil, mR: MeanStd? = nil, verdicts: [Verdict] = []) {
+        self.name = name; self.plannedSeeds = plannedSeeds; self.knn = knn; self.linear = linear
+        self.zStd = zStd; self.mO = mO; self.mR = mR; self.verdicts = verdicts
+    }
+
+    /// The statistics of the runs chosen for a row (at most one per seed).
+    public init(name: String, plannedSeeds: Int, runs: [(run: RunRecord, final: StoredFinalMetrics?)]) {
+        let ordered = runs.sorted { $0.run.seed < $1.run.seed }
+        let finished = ordered.filter { $0.run.status == .finished }.compactMap(\.final)
+        self.init(name: name, plannedSeeds: plannedSeeds,
+                  knn: MeanStd.of(finished.compactMap(\.knn)), linear: MeanStd.of(finished.compactMap(\.linear)),
+                  zStd: MeanStd.of(finished.compactMap(\.zStd)), mO: MeanStd.of(finished.compactMap(\.mO)),
+                  mR: MeanStd.of(finished.compactMap(\.mR)),
+                  verdicts: ordered.filter { $0.run.status.isDone }.compactMap { run, final in
+                      run.status == .diverged ? .diverged : (run.verdict ?? final?.verdict)
+                  })
+    }
+}
+
+/// Whether a row's claim held.
+public enum ClaimOutcome: Sendable, Equatable {
+    case holds
+    case fails
+    /// Not decidable from these runs; the reason says why.
+    case inconclusive(String)
+
+    /// ✓, ✗ or "inconclusive (reason)".
+    public var text: String {
+        switch self {
+        case .holds: return "✓"
+        case .fails: return "✗"
+        case let .inconclusive(reason): return "inconclusive (\(reason))"
+        }
+    }
+}
+
+/// Evaluates a claim from stored results, never from typed-in judgements.
+///
+/// - `collapses` holds only if every seed's verdict is `collapsed`; fails if any seed is
+///   `trained` or `partial-collapse`; otherwise (no results, or a mix with `diverged`) inconclusive.
+/// - `does not collapse` holds if every verdict is `trained` or `partial-collapse` (a partial
+///   collapse is not a collapse, PROTOCOLS.md); fails if any is `collapsed`; else inconclusive.
+/// - `diverges` holds if every verdict is `diverged`, fails if any is not; inconclusive without results.
+/// - `within p of R`: holds iff |mean − mean_R| ≤ p (+1e-9 for rounding) on kNN top-1.
+/// - `below R` / `above R`: with d = mean − mean_R and s = max(std, std_R) (std is 0 for one
+///   seed): inconclusive if |d| ≤ s, else holds iff d < 0 (below) or d > 0 (above).
+/// Comparisons are inconclusive when either row has no finished seed (n < 1) or R is not a row.
+public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]) -> ClaimOutcome {
+    let v = row.verdicts
+    switch claim {
+    case .collapses:
+        guard !v.isEmpty else { return .inconclusive("no runs") }
+        if v.allSatisfy({ $0 == .collapsed }) { return .holds }
+        if v.contains(where: { $0 == .trained || $0 == .partialCollapse }) { return .fails }
+        return .inconclusive("some seeds diverged")
+    case .doesNotCollapse:
+        guard !v.isEmpty else { return .inconclusive("no runs") }
+        if v.contains(.collapsed) { return .fails }
+        if v.allSatisfy({ $0 == .trained || $0 == .partialCollapse }) { return .holds }
+        return .inconclusive("some seeds diverged")
+    case .diverges:
+        guard !v.isEmpty else { return .inconclusive("no runs") }
+        return v.allSatisfy { $0 == .diverged } ? .holds : .fails
+    case let .within(points, other):
+        switch compare(row, other, allRows) {
+        case let .undecidable(outcome): return outcome
+        case let .ready(a, b): return abs(a.mean - b.mean) <= points + 1e-9 ? .holds : .fails
+        }
+    case let .below(other), let .above(other):
+        switch compare(row, other, allRows) {
+        case let .undecidable(outcome): return outcome
+        case let .ready(a, b):
+            let d = a.mean - b.mean, s = max(a.std, b.std)
+            if abs(d) <= s {
+                return .inconclusive("difference \(formatFixed(abs(d), 1)) is within one std (\(formatFixed(s, 1)))")
+            }
+            if case .below = claim { return d < 0 ? .holds : .fails }
+            return d > 0 ? .holds : .fails
+        }
+    }
+}
+
+private enum Comparison {
+    case ready(MeanStd, MeanStd)
+    case undecidable(ClaimOutcome)
+}
+
+/// The kNN summaries of a row and of the row it is compared with, or why there are none.
+private func compare(_ row: RowStats, _ other: String, _ all: [RowStats]) -> Comparison {
+    guard let reference = all.first(where: { $0.name == other }) else { return .undecidable(.inconclusive("no row `\(other)`")) }
+    guard let a = row.knn else { return .undecidable(.inconclusive("no finished seeds")) }
+    guard let b = reference.knn else { return .undecidable(.inconclusive("no finished seeds of `\(other)`")) }
+    return .ready(a, b)
+}

@@ -1,0 +1,151 @@
+import Foundation
+import SSL
+import Store
+
+/// One stored run with everything a report or an export shows.
+public struct RunData: Sendable, Equatable {
+    public var record: RunRecord
+    public var params: [String: String]
+    public var metrics: [MetricPoint]
+    public var final: StoredFinalMetrics?
+}
+
+/// A paper table next to the runs that reproduce it: markdown, CSV and JSON.
+///
+/// Which runs count: for each row and each seed of the table, the newest run (by creation time,
+/// then id) listed under the table for that row and seed, trained with the table's protocol (and
+/// protocol version when the description gives one). An older run — say from before a code change
+/// — is kept in the database and in exports but does not appear in the markdown.
+public struct TableReport: Sendable {
+    public let table: TableDescription
+    /// Every run listed under the table, in export order (row order, then seed, then creation).
+    public let runs: [RunData]
+    /// The run chosen for each row, by row name: at most one per seed, in seed order.
+    public let selected: [String: [RunData]]
+    public let rows: [RowStats]
+    public let outcomes: [ClaimOutcome?]
+    public let baselines: [StoredBaselines]
+
+    /// Loads the table's runs, their metrics and the protocol's baselines from the store.
+    public init(table: TableDescription, store: Store) throws {
+        let runs = try store.runs(forTable: table.id).map { record in
+            RunData(record: record, params: try store.params(runId: record.id),
+                    metrics: try store.metrics(runId: record.id), final: try store.finalMetrics(runId: record.id))
+        }
+        self.init(table: table, runs: runs, baselines: try store.baselines(protocolName: table.protocolName))
+    }
+
+    /// A report from runs already loaded (pure; the markdown depends only on these values).
+    public init(table: TableDescription, runs: [RunData], baselines: [StoredBaselines]) {
+        self.table = table
+        let rowIndex = Dictionary(table.rows.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let ordered = runs.sorted { a, b in
+            let ra = rowIndex[a.record.rowName] ?? Int.max, rb = rowIndex[b.record.rowName] ?? Int.max
+            if ra != rb { return ra < rb }
+            if a.record.rowName != b.record.rowName { return a.record.rowName < b.record.rowName }
+            if a.record.seed != b.record.seed { return a.record.seed < b.record.seed }
+            if a.record.createdAt != b.record.createdAt { return a.record.createdAt < b.record.createdAt }
+            return a.record.id < b.record.id
+        }
+        self.runs = ordered
+        var selected: [String: [RunData]] = [:]
+        for row in table.rows {
+            selected[row.name] = table.seeds.compactMap { seed in
+                ordered.filter { run in
+                    run.record.rowName == row.name && run.record.seed == seed && run.record.protocolName == table.protocolName
+                        && (table.protocolVersion.map { $0 == run.record.protocolVersion } ?? true)
+                }.last   // runs are sorted oldest first
+            }
+        }
+        self.selected = selected
+        let stats = table.rows.map { row in
+            RowStats(name: row.name, plannedSeeds: table.seeds.count,
+                     runs: (selected[row.name] ?? []).map { ($0.record, $0.final) })
+        }
+        rows = stats
+        outcomes = zip(table.rows, stats).map { row, stat in row.claim.map { evaluateClaim($0, stat, stats) } }
+        self.baselines = baselines.filter { table.seeds.contains($0.seed) }.sorted { $0.seed < $1.seed }
+    }
+
+    // MARK: - Markdown
+
+    /// The table as markdown: one line per row in the given order, fixed decimals (accuracies 1,
+    /// diagnostics 3), then a footer with protocol, seeds, run counts, code revisions and baselines.
+    public func markdown() -> String {
+        var lines = ["## \(table.title) (`\(table.id)`)", "", "\(table.paper) — \(table.source).", ""]
+        lines.append("| row | paper | kNN top-1 % | linear % | z_std·√d | m_o | m_r | verdict | claim | holds |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        let planned = table.seeds.count
+        for (i, row) in table.rows.enumerated() {
+            let s = rows[i]
+            let paper = row.paperSource.isEmpty ? row.paperValue : "\(row.paperValue) (\(row.paperSource))"
+            let cells = [
+                row.name, paper,
+                "\(summary(s.knn, places: 1)) (\(s.knn?.n ?? 0) of \(planned) seeds)",
+                summary(s.linear, places: 1), summary(s.zStd, places: 3), summary(s.mO, places: 3), summary(s.mR, places: 3),
+                verdictCell(s.verdicts), row.claim?.text ?? "—", outcomes[i]?.text ?? "—",
+            ]
+            lines.append("| " + cells.map(escapeCell).joined(separator: " | ") + " |")
+        }
+        lines.append("")
+        lines += footer()
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func footer() -> [String] {
+        let chosen = table.rows.flatMap { selected[$0.name] ?? [] }
+        let planned = table.rows.count * table.seeds.count
+        var lines = ["- Protocol `\(table.protocolName)`, \(table.epochs) epochs, seeds "
+                     + (table.seeds.isEmpty ? "none" : table.seeds.map(String.init).joined(separator: ", "))
+                     + "; mean ± sample std over finished seeds."]
+        var counts: [String] = []
+        for state in [RunState.finished, .diverged, .running, .queued, .failed] {
+            let n = chosen.filter { $0.record.status == state }.count
+            if n > 0 { counts.append("\(n) \(state.rawValue)") }
+        }
+        if planned - chosen.count > 0 { counts.append("\(planned - chosen.count) missing") }
+        lines.append("- Runs (\(planned) planned): " + (counts.isEmpty ? "none" : counts.joined(separator: ", ")) + ".")
+        let revisions = Set(chosen.filter { $0.record.status != .queued }.map {
+            "`\($0.record.gitRevision ?? "unknown")`" + ($0.record.gitDirty ? " (dirty)" : "")
+        }).sorted()
+        lines.append("- Code: " + (revisions.isEmpty ? "—" : revisions.joined(separator: ", ")) + ".")
+        let raw = MeanStd.of(baselines.compactMap(\.rawPixelKNN)), random = MeanStd.of(baselines.compactMap(\.randomInitKNN))
+        let n = table.seeds.count
+        lines.append("- Baselines (kNN top-1 %): raw pixels \(summary(raw, places: 1)) (\(raw?.n ?? 0) of \(n) seeds), "
+                     + "random-init backbone \(summary(random, places: 1)) (\(random?.n ?? 0) of \(n) seeds).")
+        for run in chosen where run.record.status == .failed {
+            let message = (run.record.error ?? "no message").split(separator: "\n").first.map(String.init) ?? ""
+            lines.append("- Failed: `\(run.record.rowName)` seed \(run.record.seed): \(message)")
+        }
+        return lines
+    }
+
+    private func summary(_ s: MeanStd?, places: Int) -> String {
+        guard let s else { return "—" }
+        return s.n > 1 ? "\(formatFixed(s.mean, places)) ± \(formatFixed(s.std, places))" : formatFixed(s.mean, places)
+    }
+
+    /// The verdict when the seeds agree, otherwise each verdict with its count (most common first).
+    private func verdictCell(_ verdicts: [Verdict]) -> String {
+        guard let first = verdicts.first else { return "—" }
+        if verdicts.allSatisfy({ $0 == first }) { return first.rawValue }
+        let counts = Verdict.allCases.map { v in (v, verdicts.filter { $0 == v }.count) }.filter { $0.1 > 0 }
+        let ordered = counts.enumerated().sorted { a, b in
+            a.element.1 != b.element.1 ? a.element.1 > b.element.1 : a.offset < b.offset
+        }
+        return ordered.map { "\($0.element.1)× \($0.element.0.rawValue)" }.joined(separator: ", ")
+    }
+}
+
+/// `x` with exactly `places` decimals ("-0.0" is printed as "0.0"); "nan"/"inf" for non-finite.
+public func formatFixed(_ x: Double, _ places: Int) -> String {
+    guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
+    let text = String(format: "%.\(max(0, places))f", x)
+    if text.hasPrefix("-"), text.dropFirst().allSatisfy({ $0 == "0" || $0 == "." }) { return String(text.dropFirst()) }
+    return text
+}
+
+/// A table cell: pipes escaped, line breaks removed.
+func escapeCell(_ text: String) -> String {
+    text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+}

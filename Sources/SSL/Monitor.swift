@@ -1,0 +1,79 @@
+import Data
+import Foundation
+import NN
+import Tensors
+
+/// End-of-training metrics of one run, and its verdict.
+public struct FinalMetrics: Sendable, Codable {
+    public var knn: Double
+    public var linear: Double?
+    public var test: CollapseDiagnostics
+    public var verdict: Verdict
+}
+
+/// Baselines printed beside every table: kNN on raw pixels and on an untrained backbone.
+public struct Baselines: Sendable, Codable {
+    public var rawPixelKNN: Double
+    public var randomBackboneKNN: Double
+}
+
+/// Computes the monitor metrics of PROTOCOLS.md for a model on a protocol's data.
+public struct Monitor {
+    /// The per-epoch kNN uses the first `memorySize` training and `querySize` test images.
+    public static let memorySize = 10_000, querySize = 2_000
+    public let train: ImageSet, test: ImageSet
+    public let augmentation: Augmentation
+
+    public init(train: ImageSet, test: ImageSet, augmentation: Augmentation) {
+        self.train = train; self.test = test; self.augmentation = augmentation
+    }
+
+    /// Per-epoch: kNN on the fixed subset, diagnostics of z on the whole test set (eval mode).
+    public func epochMetrics(_ model: SimSiam) throws -> (knn: Double, test: CollapseDiagnostics) {
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        let memory = try Evaluation.embed(train, range: 0..<min(Monitor.memorySize, train.count), augmentation: augmentation) { try model.backbone($0) }
+        let testFeatures = try Evaluation.embed(test, augmentation: augmentation) { try model.backbone($0) }
+        let q = min(Monitor.querySize, test.count)
+        let knn = try Evaluation.knnAccuracy(memory: memory, memoryLabels: Array(train.labels[0..<memory.shape[0]]),
+                                             queries: try noGrad { try slice(testFeatures, 0..<q) },
+                                             queryLabels: Array(test.labels[0..<q]))
+        let z = try noGrad { try model.projector(testFeatures) }
+        return (knn, try CollapseDiagnostics(z, covariance: false))
+    }
+
+    /// After the last epoch: full kNN (all training images as memory), linear probe (unless
+    /// `linearProbe` is false), diagnostics with covariance, and the verdict.
+    public func finalMetrics(_ model: SimSiam, seed: UInt64, diverged: Bool, linearProbe: Bool = true) throws -> FinalMetrics {
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        let trainFeatures = try Evaluation.embed(train, augmentation: augmentation) { try model.backbone($0) }
+        let testFeatures = try Evaluation.embed(test, augmentation: augmentation) { try model.backbone($0) }
+        let knn = try Evaluation.knnAccuracy(memory: trainFeatures, memoryLabels: train.labels,
+                                             queries: testFeatures, queryLabels: test.labels)
+        let linear = linearProbe
+            ? try Evaluation.linearProbe(train: trainFeatures, trainLabels: train.labels, test: testFeatures,
+                                         testLabels: test.labels, seed: seed)
+            : nil
+        let z = try noGrad { try model.projector(testFeatures) }
+        let diag = try CollapseDiagnostics(z)
+        return FinalMetrics(knn: knn, linear: linear, test: diag,
+                            verdict: Verdict.of(diverged: diverged, zStd: diag.zStd, mO: diag.mO, mR: diag.mR))
+    }
+
+    /// kNN on normalised raw pixels, and on the backbone of an untrained model with this seed.
+    public func baselines(config: SimSiamConfig, seed: UInt64) throws -> Baselines {
+        let flat: (ImageSet) -> Tensor = { set in
+            let t = augmentation.plain(set, range: 0..<set.count)
+            return Tensor(shape: [set.count, set.imageSize], storage: t.storage)
+        }
+        let raw = try Evaluation.knnAccuracy(memory: flat(train), memoryLabels: train.labels,
+                                             queries: flat(test), queryLabels: test.labels)
+        let untrained = SimSiam(config, inChannels: train.channels, seed: seed)
+        untrained.setTraining(false)
+        let mem = try Evaluation.embed(train, augmentation: augmentation) { try untrained.backbone($0) }
+        let q = try Evaluation.embed(test, augmentation: augmentation) { try untrained.backbone($0) }
+        let random = try Evaluation.knnAccuracy(memory: mem, memoryLabels: train.labels, queries: q, queryLabels: test.labels)
+        return Baselines(rawPixelKNN: raw, randomBackboneKNN: random)
+    }
+}

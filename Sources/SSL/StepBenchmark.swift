@@ -1,0 +1,166 @@
+import Foundation
+import NN
+import Tensors
+
+/// The models of the training-step benchmark: the `mini` protocol's SimSiam and the wider
+/// `convnet-w` backbone with the same heads (PROTOCOLS.md).
+public enum BenchmarkModel: String, CaseIterable, Codable, Sendable {
+    case mini
+    case convnetW = "convnet-w"
+
+    /// Backbone widths (c1, c2, c3, c4).
+    public var widths: [Int] {
+        switch self {
+        case .mini: return [16, 32, 64, 128]
+        case .convnetW: return [32, 64, 128, 256]
+        }
+    }
+
+    /// `SimSiamConfig.mini` with this model's backbone widths.
+    public var config: SimSiamConfig {
+        var c = SimSiamConfig.mini
+        c.widths = widths
+        return c
+    }
+}
+
+/// Settings of one benchmark run.
+public struct StepBenchmarkOptions: Codable, Sendable, Equatable {
+    public var batch = 256
+    public var warmupSteps = 3
+    public var timedSteps = 10
+    public var seed: UInt64 = 0
+    /// Input image shape (channels, height, width); Fashion-MNIST is 1×28×28.
+    public var channels = 1, height = 28, width = 28
+
+    public init() {}
+}
+
+/// One model's measurement. `imagesPerSecond` counts *batch images* (each seen as two views)
+/// per second: batch / median step time. `peakRSSKiB` is the process's peak resident set size,
+/// so a process should measure one model only.
+public struct StepBenchmarkResult: Codable, Sendable {
+    public var framework: String
+    public var model: String
+    public var widths: [Int]
+    public var batch: Int
+    public var warmupSteps: Int
+    public var timedSteps: Int
+    public var msPerStepMedian: Double
+    public var msPerStepMean: Double
+    public var msPerStepMin: Double
+    public var imagesPerSecond: Double
+    public var peakRSSKiB: Int
+    /// Peak RSS after building the model, optimiser and inputs, before the first step.
+    public var setupRSSKiB: Int
+    public var finalLoss: Double
+    public var threads: Int
+
+    enum CodingKeys: String, CodingKey {
+        case framework, model, widths, batch
+        case warmupSteps = "warmup_steps", timedSteps = "timed_steps"
+        case msPerStepMedian = "ms_per_step_median", msPerStepMean = "ms_per_step_mean"
+        case msPerStepMin = "ms_per_step_min"
+        case imagesPerSecond = "images_per_second"
+        case peakRSSKiB = "peak_rss_kib", setupRSSKiB = "setup_rss_kib"
+        case finalLoss = "final_loss", threads
+    }
+}
+
+public enum StepBenchmarkError: Error, CustomStringConvertible {
+    case invalidOptions(String)
+    case nonFiniteLoss(step: Int, value: Float)
+
+    public var description: String {
+        switch self {
+        case let .invalidOptions(m): return "step benchmark: \(m)"
+        case let .nonFiniteLoss(step, value): return "step benchmark: loss is \(value) at step \(step); the measurement is meaningless"
+        }
+    }
+}
+
+/// The `mini` protocol's optimiser for `model`: SGD momentum 0.9, weight decay 5e-4,
+/// lr = 0.05·batch/256; the encoder group decays by cosine over `totalSteps`, the predictor
+/// group keeps a fixed lr (SimSiam §4.2).
+public func miniProtocolSGD(for model: SimSiam, batch: Int, totalSteps: Int) -> SGD {
+    let lr: Float = 0.05 * Float(batch) / 256
+    var groups = [ParamGroup(name: "encoder", parameters: model.encoderParameters,
+                             schedule: LRSchedule(base: lr, totalSteps: totalSteps), weightDecay: 5e-4)]
+    if !model.predictorParameters.isEmpty {
+        groups.append(ParamGroup(name: "predictor", parameters: model.predictorParameters,
+                                 schedule: LRSchedule(base: lr, totalSteps: totalSteps, fixed: true), weightDecay: 5e-4))
+    }
+    return SGD(groups: groups, momentum: 0.9)
+}
+
+/// One training step: zero the gradients, forward both views, symmetric loss, backward, SGD update.
+@discardableResult
+public func simSiamTrainingStep(_ model: SimSiam, _ optimizer: SGD, _ x1: Tensor, _ x2: Tensor) throws -> Float {
+    optimizer.zeroGrad()
+    let loss = try model.loss(x1, x2)
+    try loss.backward()
+    optimizer.update()
+    return loss.item
+}
+
+/// Builds the SimSiam model of `model`, the `mini` optimiser and two random input views, runs
+/// `warmupSteps` untimed steps and then `timedSteps` timed ones (augmentation excluded).
+public func runStepBenchmark(_ model: BenchmarkModel, options: StepBenchmarkOptions = .init()) throws -> StepBenchmarkResult {
+    try runStepBenchmark(config: model.config, name: model.rawValue, options: options)
+}
+
+public func runStepBenchmark(config: SimSiamConfig, name: String, options: StepBenchmarkOptions) throws -> StepBenchmarkResult {
+    guard options.batch >= 2 else { throw StepBenchmarkError.invalidOptions("batch \(options.batch) must be ≥ 2 (BatchNorm needs two samples)") }
+    guard options.timedSteps >= 1 else { throw StepBenchmarkError.invalidOptions("timed steps \(options.timedSteps) must be ≥ 1") }
+    guard options.warmupSteps >= 0 else { throw StepBenchmarkError.invalidOptions("warm-up steps \(options.warmupSteps) must be ≥ 0") }
+
+    let net = SimSiam(config, inChannels: options.channels, seed: options.seed)
+    net.setTraining(true)
+    let optimizer = miniProtocolSGD(for: net, batch: options.batch, totalSteps: options.warmupSteps + options.timedSteps)
+    var rng = RNG(seed: options.seed &+ 1)
+    let shape = [options.batch, options.channels, options.height, options.width]
+    let x1 = Tensor.randn(shape, rng: &rng)
+    let x2 = Tensor.randn(shape, rng: &rng)
+    let setupRSS = peakRSSKiB()
+
+    var loss: Float = 0
+    for s in 0..<options.warmupSteps {
+        loss = try simSiamTrainingStep(net, optimizer, x1, x2)
+        guard loss.isFinite else { throw StepBenchmarkError.nonFiniteLoss(step: s, value: loss) }
+    }
+    var times: [Double] = []
+    times.reserveCapacity(options.timedSteps)
+    for s in 0..<options.timedSteps {
+        let t0 = monotonicNanoseconds()
+        loss = try simSiamTrainingStep(net, optimizer, x1, x2)
+        times.append(Double(monotonicNanoseconds() - t0) / 1e6)
+        guard loss.isFinite else { throw StepBenchmarkError.nonFiniteLoss(step: options.warmupSteps + s, value: loss) }
+    }
+    let sorted = times.sorted()
+    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
+        : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    let mean = times.reduce(0, +) / Double(times.count)
+    return StepBenchmarkResult(
+        framework: "ablate", model: name, widths: config.widths, batch: options.batch,
+        warmupSteps: options.warmupSteps, timedSteps: options.timedSteps,
+        msPerStepMedian: median, msPerStepMean: mean, msPerStepMin: sorted[0],
+        imagesPerSecond: Double(options.batch) / (median / 1000),
+        peakRSSKiB: peakRSSKiB(), setupRSSKiB: setupRSS, finalLoss: Double(loss), threads: parallelThreads)
+}
+
+/// The process's peak resident set size in KiB (getrusage ru_maxrss: KiB on Linux, bytes on macOS).
+public func peakRSSKiB() -> Int {
+    var usage = rusage()
+    #if os(Linux)
+    guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+    return Int(usage.ru_maxrss)
+    #else
+    guard getrusage(RUSAGE_SELF, &usage) == 0 else { return 0 }
+    return Int(usage.ru_maxrss) / 1024
+    #endif
+}
+
+/// Monotonic clock in nanoseconds.
+public func monotonicNanoseconds() -> UInt64 {
+    DispatchTime.now().uptimeNanoseconds
+}

@@ -1,0 +1,175 @@
+import Data
+import Foundation
+import NN
+import Tensors
+
+/// What the trainer reports while it runs.
+public struct TrainingProgress: Sendable {
+    public var epoch: Int, epochs: Int
+    public var step: Int, stepsPerEpoch: Int
+    public var loss: Float
+    public var imagesPerSecond: Double
+    public var secondsRemaining: Double
+}
+
+/// The end of one epoch: its loss and the monitor metrics (PROTOCOLS.md).
+public struct EpochRecord: Sendable, Codable {
+    public var epoch: Int
+    public var meanLoss: Float
+    public var seconds: Double
+    /// kNN top-1 % on a fixed subset (memory: the first `Monitor.memorySize` training images,
+    /// queries: the first `Monitor.querySize` test images); nil when the monitor is off.
+    public var knnSubset: Double?
+    /// Diagnostics of the projector output on the whole test set (eval mode).
+    public var test: CollapseDiagnostics?
+    /// z_std·√d of the last training batch's z1, in training mode (what SimSiam's Fig 2 plots).
+    public var trainZStd: Double?
+}
+
+public enum RunStatus: String, Sendable, Codable {
+    case finished
+    /// NaN or Inf appeared in the loss or the parameters: the run stopped (PROTOCOLS.md `diverged`).
+    case diverged
+}
+
+public struct TrainingResult: Sendable {
+    public var status: RunStatus
+    public var epochs: [EpochRecord]
+    public var seconds: Double
+}
+
+/// SimSiam pre-training: two augmented views per image, symmetric loss, SGD with two parameter
+/// groups (encoder: cosine decay per step; predictor: constant unless configured otherwise).
+public final class Trainer {
+    public let config: TrainingConfig
+    public let seed: UInt64
+    public let model: SimSiam
+    public let optimizer: SGD
+    let train: ImageSet
+    let augmentation: Augmentation
+    var lastTrainZStd: Double?
+
+    public init(config: TrainingConfig, seed: UInt64, train: ImageSet, augmentation: Augmentation) throws {
+        guard config.batch >= 2, config.batch <= train.count else {
+            throw TrainingError.badConfig("batch \(config.batch) must be between 2 and the \(train.count) training images")
+        }
+        guard config.epochs >= 1 else { throw TrainingError.badConfig("epochs must be at least 1, got \(config.epochs)") }
+        self.config = config
+        self.seed = seed
+        self.train = train
+        self.augmentation = augmentation
+        model = SimSiam(config.model, inChannels: train.channels, seed: seed)
+        let steps = config.epochs * (train.count / config.batch)
+        let warmup = config.warmupEpochs * (train.count / config.batch)
+        let lr = config.learningRate
+        optimizer = SGD(groups: [
+            ParamGroup(name: "encoder", parameters: model.encoderParameters,
+                       schedule: LRSchedule(base: lr, totalSteps: steps, warmupSteps: warmup), weightDecay: config.weightDecay),
+            ParamGroup(name: "predictor", parameters: model.predictorParameters,
+                       schedule: LRSchedule(base: lr, totalSteps: steps, warmupSteps: warmup, fixed: !config.predictorLRDecayed),
+                       weightDecay: config.weightDecay),
+        ], momentum: config.momentum)
+    }
+
+    /// Steps per epoch: the last incomplete batch is dropped (as `drop_last=True`).
+    public var stepsPerEpoch: Int { train.count / config.batch }
+
+    /// One epoch; returns the mean loss, or nil if the run diverged.
+    public func runEpoch(_ epoch: Int, progress: (TrainingProgress) -> Void) throws -> Float? {
+        lastTrainZStd = nil
+        model.setTraining(true)
+        var order = RNG(seed: seed ^ 0x5EED_0000 &+ UInt64(epoch))
+        let perm = order.permutation(train.count)
+        let steps = stepsPerEpoch
+        var total: Double = 0
+        let start = Date()
+        // The next batch's views are drawn on a background queue while this step trains.
+        let prefetch = Prefetcher { step in
+            self.augmentation.views(of: self.train, indices: Array(perm[(step * self.config.batch)..<((step + 1) * self.config.batch)]),
+                                    epoch: epoch, seed: self.seed)
+        }
+        prefetch.request(0)
+        defer { prefetch.drain() }
+        for step in 0..<steps {
+            let (x1, x2) = prefetch.take()
+            if step + 1 < steps { prefetch.request(step + 1) }
+            optimizer.zeroGrad()
+            let out = try model.forward(x1, x2)
+            let loss = try SimSiam.symmetricLoss(out)
+            let value = loss.item
+            if step == steps - 1 { lastTrainZStd = try CollapseDiagnostics(out.z1, covariance: false).zStd }
+            guard value.isFinite else { return nil }
+            try loss.backward()
+            optimizer.update()
+            total += Double(value)
+            let elapsed = Date().timeIntervalSince(start)
+            let perStep = elapsed / Double(step + 1)
+            let remaining = perStep * Double(steps - step - 1 + (config.epochs - epoch - 1) * steps)
+            progress(TrainingProgress(epoch: epoch, epochs: config.epochs, step: step + 1, stepsPerEpoch: steps,
+                                      loss: value, imagesPerSecond: Double((step + 1) * config.batch) / max(elapsed, 1e-9),
+                                      secondsRemaining: remaining))
+        }
+        guard parametersAreFinite() else { return nil }
+        return Float(total / Double(steps))
+    }
+
+    /// Trains all epochs, stopping early (status `diverged`) at the first NaN/Inf.
+    /// `monitor`, when given, adds the per-epoch kNN and diagnostics to each record.
+    /// `resume` continues after the epochs already in `previous` (restored from a checkpoint);
+    /// `epochEnd` runs after each epoch (the place to checkpoint).
+    public func run(monitor: Monitor? = nil, previous: [EpochRecord] = [],
+                    progress: (TrainingProgress) -> Void = { _ in },
+                    epochEnd: ([EpochRecord]) throws -> Void = { _ in }) throws -> TrainingResult {
+        var records = previous
+        let start = Date()
+        for epoch in previous.count..<config.epochs {
+            let t0 = Date()
+            guard let loss = try runEpoch(epoch, progress: progress) else {
+                return TrainingResult(status: .diverged, epochs: records, seconds: Date().timeIntervalSince(start))
+            }
+            var record = EpochRecord(epoch: epoch + 1, meanLoss: loss, seconds: Date().timeIntervalSince(t0))
+            record.trainZStd = lastTrainZStd
+            if let monitor {
+                let m = try monitor.epochMetrics(model)
+                record.knnSubset = m.knn
+                record.test = m.test
+            }
+            records.append(record)
+            try epochEnd(records)
+        }
+        return TrainingResult(status: .finished, epochs: records, seconds: Date().timeIntervalSince(start))
+    }
+
+    func parametersAreFinite() -> Bool {
+        model.namedParameters.allSatisfy { _, p in
+            (0..<p.count).allSatisfy { p.pointer[$0].isFinite }
+        }
+    }
+}
+
+/// Computes one batch ahead on a serial background queue.
+final class Prefetcher: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "ablate.augment", qos: .userInitiated)
+    private let make: (Int) -> (Tensor, Tensor)
+    private var ready: (Tensor, Tensor)?
+    private let done = DispatchSemaphore(value: 0)
+    private var pending = 0
+
+    init(_ make: @escaping (Int) -> (Tensor, Tensor)) { self.make = make }
+
+    func request(_ step: Int) {
+        pending += 1
+        queue.async { self.ready = self.make(step); self.done.signal() }
+    }
+
+    /// The batch requested last; waits for it.
+    func take() -> (Tensor, Tensor) {
+        done.wait()
+        pending -= 1
+        defer { ready = nil }
+        return ready!   // NOTE: set by the block that signalled `done`
+    }
+
+    /// Waits for any batch still being made (e.g. when the epoch stops early).
+    func drain() { while pending > 0 { done.wait(); pending -= 1 } }
+}

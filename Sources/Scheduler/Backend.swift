@@ -1,0 +1,96 @@
+import Foundation
+
+/// Where runs execute. The scheduler only needs to start a run and collect its events; the
+/// local back end runs worker processes on this machine, a Slurm back end would submit
+/// `sbatch` array jobs and read their event files — everything else is shared.
+public protocol ExecutionBackend {
+    /// Starts `spec`; its events arrive through the handle.
+    func launch(_ spec: Job, threads: Int) throws -> RunHandle
+}
+
+public protocol RunHandle: AnyObject {
+    var runId: String { get }
+    /// Events received since the last call.
+    func poll() -> [WorkerEvent]
+    /// True once the run's process has exited (and all its events were delivered by `poll`).
+    var hasExited: Bool { get }
+    /// Stops the run (the checkpoint stays, so it resumes later).
+    func terminate()
+}
+
+public enum BackendError: Error, CustomStringConvertible {
+    case launchFailed(String)
+    public var description: String {
+        switch self { case let .launchFailed(m): return "could not start a worker: \(m)" }
+    }
+}
+
+/// Worker processes on this machine: `<executable> worker` with the spec as JSON on stdin,
+/// events as JSON lines on stdout. A crash of one worker loses nothing else.
+public final class LocalProcessBackend: ExecutionBackend {
+    let executable: String
+
+    public init(executable: String) { self.executable = executable }
+
+    public func launch(_ spec: Job, threads: Int) throws -> RunHandle {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = ["worker"]
+        var env = ProcessInfo.processInfo.environment
+        env["ABLATE_THREADS"] = String(threads)
+        p.environment = env
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = FileHandle.standardError
+        let handle = LocalRunHandle(runId: spec.id, process: p, output: output)
+        do { try p.run() } catch { throw BackendError.launchFailed("\(executable): \(error)") }
+        input.fileHandleForWriting.write(Data((try JSONEncoder().encode(spec))))
+        try? input.fileHandleForWriting.close()
+        handle.startReading()
+        return handle
+    }
+}
+
+final class LocalRunHandle: RunHandle, @unchecked Sendable {
+    let runId: String
+    let process: Process
+    let output: Pipe
+    private let lock = NSLock()
+    private var events: [WorkerEvent] = []
+    private var eof = false
+
+    init(runId: String, process: Process, output: Pipe) {
+        self.runId = runId; self.process = process; self.output = output
+    }
+
+    func startReading() {
+        let fh = output.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            var buffer = Data()
+            while true {
+                let chunk = fh.availableData
+                if chunk.isEmpty { break }
+                buffer.append(chunk)
+                while let nl = buffer.firstIndex(of: 0x0A) {
+                    let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+                    buffer.removeSubrange(buffer.startIndex...nl)
+                    if let e = WorkerEvent.parse(line) { lock.lock(); events.append(e); lock.unlock() }
+                }
+            }
+            process.waitUntilExit()
+            lock.lock(); eof = true; lock.unlock()
+        }
+    }
+
+    func poll() -> [WorkerEvent] {
+        lock.lock(); defer { lock.unlock() }
+        let out = events
+        events.removeAll()
+        return out
+    }
+
+    var hasExited: Bool { lock.lock(); defer { lock.unlock() }; return eof && events.isEmpty }
+
+    func terminate() { if process.isRunning { process.terminate() } }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Registry
+import SSL
+import Store
+
+/// Expands tables into jobs: the listed rows × seeds 0..<n (rows are never multiplied).
+public enum Plan {
+    /// `rows` nil means all rows of the table; `seeds` nil means the table's default;
+    /// `protocolName` replaces the table's protocol (e.g. run a `mini` table on `smoke`).
+    public static func jobs(for table: ExperimentTable, rows: [String]? = nil, seeds: Int? = nil, protocolName: String? = nil,
+                            epochs: Int? = nil, checkpointDirectory: String, dataDirectory: String? = nil) throws -> [Job] {
+        let selected = try (rows ?? table.rows.map(\.name)).map { try table.row(named: $0) }
+        var jobs: [Job] = []
+        for row in selected {
+            var config = try table.resolvedConfig(for: row)
+            if let protocolName, protocolName != config.protocolName {
+                config = try TrainingConfig.named(protocolName).applying(row.overrides)
+            }
+            if let epochs { config.epochs = epochs }
+            if let dataDirectory { config.dataDirectory = dataDirectory }
+            for seed in 0..<UInt64(max(1, seeds ?? table.seeds)) {
+                let spec = try RunSpec(tableId: table.id, rowName: row.name, seed: seed, config: config,
+                                       protocolVersion: TrainingConfig.codeVersion)
+                jobs.append(Job(id: spec.id, tableId: table.id, rowName: row.name, seed: seed, config: config,
+                                checkpointPath: (checkpointDirectory as NSString).appendingPathComponent(spec.id + ".ckpt"),
+                                baselines: row.name == selected.first?.name, protocolVersion: TrainingConfig.codeVersion))
+            }
+        }
+        return jobs
+    }
+}

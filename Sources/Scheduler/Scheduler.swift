@@ -1,0 +1,180 @@
+import Foundation
+import SSL
+
+/// Where the scheduler records runs (the SQLite store in practice; an in-memory one in tests).
+/// The scheduler process is the only writer.
+public protocol RunLedger: AnyObject {
+    /// Takes `spec` for this process if it is new, queued, failed or abandoned (running with a
+    /// heartbeat older than `staleAfter` seconds); reports `.finished` or `.busy` otherwise.
+    func claim(_ spec: Job, staleAfter: TimeInterval) throws -> ClaimResult
+    func heartbeat(_ runIds: [String]) throws
+    func recordEpoch(_ runId: String, _ record: EpochRecord) throws
+    func finish(_ runId: String, status: RunStatus, metrics: FinalMetrics, baselines: Baselines?, seed: UInt64, protocolName: String) throws
+    func fail(_ runId: String, message: String) throws
+}
+
+public enum ClaimResult: Sendable, Equatable {
+    case claimed
+    /// Already finished (or diverged): skipped.
+    case finished
+    /// Another live process is running it.
+    case busy
+}
+
+public enum SchedulerError: Error, CustomStringConvertible {
+    case interrupted(running: Int)
+    public var description: String {
+        switch self {
+        case let .interrupted(n):
+            return "interrupted: \(n) run(s) stopped and marked interrupted; run the same command again to resume them"
+        }
+    }
+}
+
+/// What the live display shows.
+public struct SchedulerStatus: Sendable {
+    public struct Current: Sendable {
+        public var runId: String, label: String
+        public var epoch: Int, epochs: Int, step: Int, steps: Int
+        public var loss: Float?
+        public var secondsRemaining: Double?
+    }
+    public var total: Int
+    public var done: Int
+    public var skipped: Int
+    public var failed: Int
+    public var running: [Current]
+    public var waitingOnOthers: Int
+    /// Rough: the slowest current run's remaining time plus the queue at the mean run time so far.
+    public var secondsRemaining: Double?
+    public var message: String?
+}
+
+public struct SchedulerSummary: Sendable, Equatable {
+    public var total = 0, ranNow = 0, skipped = 0, failed = 0
+    public var failures: [String] = []
+}
+
+/// Runs a list of specs on `workers` parallel workers, skipping finished runs, waiting for runs
+/// that another live process holds, and taking over abandoned ones.
+public final class Scheduler {
+    let ledger: RunLedger
+    let backend: ExecutionBackend
+    let workers: Int
+    let threadsPerWorker: Int
+    /// A run whose heartbeat is older than this is considered abandoned.
+    public var staleAfter: TimeInterval = 60
+    public var heartbeatEvery: TimeInterval = 5
+    public var pollInterval: TimeInterval = 0.2
+    /// Checked every poll; when true (e.g. after Ctrl-C) the workers are stopped, their runs are
+    /// marked interrupted (they resume from their checkpoints next time) and `run` throws.
+    public var shouldStop: () -> Bool = { false }
+
+    public init(ledger: RunLedger, backend: ExecutionBackend, workers: Int, cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.ledger = ledger
+        self.backend = backend
+        self.workers = max(1, workers)
+        threadsPerWorker = max(1, cores / max(1, workers))
+    }
+
+    public func run(_ specs: [Job], labels: [String: String] = [:], display: (SchedulerStatus) -> Void) throws -> SchedulerSummary {
+        var summary = SchedulerSummary()
+        summary.total = specs.count
+        var queue = specs[...]
+        var waiting: [Job] = []          // held by another process; retried later
+        var running: [String: (handle: RunHandle, spec: Job, current: SchedulerStatus.Current)] = [:]
+        var lastHeartbeat = Date.distantPast
+        var runSeconds: [Double] = []
+        var startedAt: [String: Date] = [:]
+        var lastWaitingCheck = Date()
+
+        func status(_ message: String? = nil) -> SchedulerStatus {
+            let mean = runSeconds.isEmpty ? nil : runSeconds.reduce(0, +) / Double(runSeconds.count)
+            let longest = running.values.compactMap(\.current.secondsRemaining).max()
+            var eta: Double?
+            if let mean {
+                eta = (longest ?? 0) + mean * Double(queue.count + waiting.count) / Double(workers)
+            } else if let longest, queue.isEmpty, waiting.isEmpty {
+                eta = longest
+            }
+            return SchedulerStatus(total: summary.total, done: summary.ranNow, skipped: summary.skipped, failed: summary.failed,
+                                   running: running.values.map(\.current).sorted { $0.label < $1.label },
+                                   waitingOnOthers: waiting.count, secondsRemaining: eta, message: message)
+        }
+
+        while !queue.isEmpty || !running.isEmpty || !waiting.isEmpty {
+            if shouldStop() {
+                for (id, entry) in running {
+                    entry.handle.terminate()
+                    try ledger.fail(id, message: "interrupted; rerun to resume from the last finished epoch")
+                }
+                throw SchedulerError.interrupted(running: running.count)
+            }
+            // Fill free slots.
+            while running.count < workers, let spec = queue.popFirst() {
+                switch try ledger.claim(spec, staleAfter: staleAfter) {
+                case .finished:
+                    summary.skipped += 1
+                case .busy:
+                    waiting.append(spec)
+                case .claimed:
+                    let handle = try backend.launch(spec, threads: threadsPerWorker)
+                    let label = labels[spec.id] ?? "\(spec.rowName) seed \(spec.seed)"
+                    running[spec.id] = (handle, spec, .init(runId: spec.id, label: label, epoch: 0, epochs: spec.config.epochs,
+                                                            step: 0, steps: 0, loss: nil, secondsRemaining: nil))
+                    startedAt[spec.id] = Date()
+                }
+            }
+            // Runs held by other processes: look again every few seconds.
+            if queue.isEmpty && running.count < workers && !waiting.isEmpty && Date().timeIntervalSince(lastWaitingCheck) > heartbeatEvery {
+                queue.append(contentsOf: waiting)
+                waiting.removeAll()
+                lastWaitingCheck = Date()
+                continue
+            }
+            // Collect events.
+            for (id, entry) in running {
+                for event in entry.handle.poll() {
+                    switch event {
+                    case .started:
+                        break
+                    case let .progress(_, epoch, epochs, step, steps, loss, remaining):
+                        running[id]?.current = .init(runId: id, label: entry.current.label, epoch: epoch, epochs: epochs,
+                                                     step: step, steps: steps, loss: loss, secondsRemaining: remaining)
+                    case let .epoch(_, record):
+                        try ledger.recordEpoch(id, record)
+                    case let .finished(_, runStatus, metrics, baselines):
+                        try ledger.finish(id, status: runStatus, metrics: metrics, baselines: baselines,
+                                          seed: entry.spec.seed, protocolName: entry.spec.config.protocolName)
+                        summary.ranNow += 1
+                        runSeconds.append(Date().timeIntervalSince(startedAt[id] ?? Date()))
+                        running[id] = nil
+                    case let .failed(_, message):
+                        try ledger.fail(id, message: message)
+                        summary.failed += 1
+                        summary.failures.append("\(entry.current.label): \(message)")
+                        running[id] = nil
+                    }
+                }
+                if running[id] != nil && entry.handle.hasExited {
+                    let message = "worker exited without a result (crashed or killed); rerun to resume from its last checkpoint"
+                    try ledger.fail(id, message: message)
+                    summary.failed += 1
+                    summary.failures.append("\(entry.current.label): \(message)")
+                    running[id] = nil
+                }
+            }
+            if Date().timeIntervalSince(lastHeartbeat) > heartbeatEvery {
+                try ledger.heartbeat(Array(running.keys))
+                lastHeartbeat = Date()
+            }
+            display(status())
+            if !running.isEmpty || !waiting.isEmpty { Thread.sleep(forTimeInterval: pollInterval) }
+        }
+        display(status("done"))
+        return summary
+    }
+
+    /// Stops every running worker (their checkpoints stay for the next run).
+    public static func terminateAll(_ handles: [RunHandle]) { handles.forEach { $0.terminate() } }
+}

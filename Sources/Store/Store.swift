@@ -1,0 +1,408 @@
+import CSQLite
+import Foundation
+import SSL
+
+/// Every run of every table, in one SQLite file (the schema is in Migrations.swift).
+///
+/// Crash safety: every write is one `BEGIN IMMEDIATE` transaction that either commits whole or
+/// not at all; the store keeps nothing in memory but prepared statements, so a process killed at
+/// any point loses at most the epoch it was training. WAL with `synchronous = FULL` makes each
+/// commit durable. Several processes may share one file: writers queue on the write lock for up
+/// to `busyTimeout`, readers never wait.
+///
+/// Not thread-safe: one `Store` per thread (each is its own connection).
+public final class Store {
+    /// The database file (or `:memory:`).
+    public let path: String
+    /// The clock used for heartbeats and timestamps; tests replace it.
+    public var now: () -> Date = { Date() }
+    let db: Connection
+
+    public static let defaultBusyTimeout: TimeInterval = 30
+
+    /// Opens the database at `path`, creating it and its parent directories if needed, and
+    /// applies missing migrations. A file that is not an ablate database is never modified.
+    public init(path: String, busyTimeout: TimeInterval = Store.defaultBusyTimeout) throws {
+        self.path = path
+        let inMemory = path == ":memory:"
+        if !inMemory {
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+            do {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            } catch {
+                throw StoreError.cannotCreateDirectory(path: directory.path, reason: error.localizedDescription)
+            }
+        }
+        db = try Connection(path: path, busyTimeout: busyTimeout)
+        // Read the header before anything can write: garbage fails here and stays untouched.
+        do {
+            try db.execute("PRAGMA schema_version")
+        } catch let StoreError.sql(_, _, code, message) {
+            switch code & 0xff {
+            case SQLITE_NOTADB, SQLITE_CORRUPT: throw StoreError.notADatabase(path: path, message: message)
+            case SQLITE_CANTOPEN: throw StoreError.cannotOpen(path: path, code: code, message: message)
+            default: throw StoreError.sql(statement: "PRAGMA schema_version", path: path, code: code, message: message)
+            }
+        }
+        if !inMemory {
+            // Switching to WAL needs an exclusive lock, and SQLite returns SQLITE_BUSY here without
+            // calling the busy handler (deadlock avoidance) when another process is creating the
+            // same file: retry for up to the busy timeout.
+            var mode: String?
+            let deadline = Date().addingTimeInterval(busyTimeout)
+            while true {
+                do {
+                    mode = try db.query("PRAGMA journal_mode = WAL").first?.string(0)
+                    break
+                } catch let StoreError.sql(_, _, code, _) where code & 0xff == SQLITE_BUSY && Date() < deadline {
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+            }
+            if mode?.lowercased() != "wal" {
+                throw StoreError.sql(statement: "PRAGMA journal_mode = WAL", path: path, code: SQLITE_ERROR,
+                                     message: "journal mode stayed `\(mode ?? "?")`; the file system may not support WAL")
+            }
+        }
+        try db.execute("PRAGMA synchronous = FULL")
+        try db.execute("PRAGMA foreign_keys = ON")
+        try Schema.migrate(db, now: Date())
+    }
+
+    /// `Store(path:)`.
+    public static func open(_ path: String) throws -> Store { try Store(path: path) }
+
+    /// A private database that lives as long as this object (tests, dry runs).
+    public static func inMemory() throws -> Store { try Store(path: ":memory:") }
+
+    /// The names of the applied migrations, in the order they were applied.
+    public func appliedMigrations() throws -> [String] {
+        try db.query("SELECT name FROM migrations ORDER BY applied_at, rowid").compactMap { $0.string(0) }
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a sound file, otherwise SQLite's list of problems.
+    public func integrityCheck() throws -> String {
+        try db.query("PRAGMA integrity_check").compactMap { $0.string(0) }.joined(separator: "\n")
+    }
+
+    private var timestamp: Double { now().timeIntervalSince1970 }
+
+    // MARK: - Claiming and writing runs
+
+    /// Registers a run as `queued` (if it does not exist yet) and lists it under its table and
+    /// row. Returns the run as stored.
+    @discardableResult
+    public func enqueue(_ spec: RunSpec) throws -> RunRecord {
+        try db.write {
+            if try record(spec.id) == nil {
+                try db.execute("""
+                    INSERT INTO run (id, table_id, row_name, seed, protocol, protocol_version, status, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)
+                    """, [.text(spec.id), .text(spec.tableId), .text(spec.rowName), .int(Int64(bitPattern: spec.seed)),
+                          .text(spec.config.protocolName), .text(spec.protocolVersion), .real(timestamp)])
+                try writeParams(spec)
+            }
+            try addRow(spec)
+            return try existing(spec.id, listedAs: spec)
+        }
+    }
+
+    /// Claims a run for this process, atomically: of several processes claiming the same id at
+    /// once, exactly one gets `.claimed`. A new id is inserted as `running`; a `queued` or `failed`
+    /// run, or a `running` one whose heartbeat is older than `staleAfter` seconds (its process
+    /// died), is taken over: its metrics from the earlier attempt are deleted and it starts again.
+    /// A finished or diverged run is `.done` (reuse it); a running one with a fresh heartbeat is
+    /// `.busy`. In every case the run is listed under `spec`'s table and row.
+    /// `abandoned`, evaluated inside the transaction, may declare a running run dead before its
+    /// heartbeat goes stale (e.g. its process on this host no longer exists).
+    public func claimRun(_ spec: RunSpec, provenance: Provenance, staleAfter: TimeInterval,
+                         abandoned: (RunRecord) -> Bool = { _ in false }) throws -> ClaimResult {
+        try db.write {
+            let t = timestamp
+            let lease = RunLease(runId: spec.id, owner: UUID().uuidString)
+            let previous = try record(spec.id)
+            if let previous {
+                try addRow(spec)
+                if previous.status.isDone { return .done(try existing(spec.id, listedAs: spec)) }
+                if previous.status == .running, let beat = previous.heartbeatAt,
+                   t - beat.timeIntervalSince1970 <= staleAfter, !abandoned(previous) {
+                    return .busy(try existing(spec.id, listedAs: spec))
+                }
+                try db.execute("""
+                    UPDATE run SET status = 'running', verdict = NULL, git_revision = ?, git_dirty = ?, host = ?, pid = ?,
+                        owner = ?, heartbeat_at = ?, started_at = ?, ended_at = NULL, error = NULL
+                    WHERE id = ?
+                    """, provenanceValues(provenance) + [.text(lease.owner), .real(t), .real(t), .text(spec.id)])
+                try db.execute("DELETE FROM metric WHERE run_id = ?", [.text(spec.id)])
+                try db.execute("DELETE FROM param WHERE run_id = ?", [.text(spec.id)])
+                try writeParams(spec)
+            } else {
+                try db.execute("""
+                    INSERT INTO run (id, table_id, row_name, seed, protocol, protocol_version, status,
+                        git_revision, git_dirty, host, pid, owner, created_at, heartbeat_at, started_at)
+                    VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, [.text(spec.id), .text(spec.tableId), .text(spec.rowName), .int(Int64(bitPattern: spec.seed)),
+                          .text(spec.config.protocolName), .text(spec.protocolVersion)]
+                        + provenanceValues(provenance) + [.text(lease.owner), .real(t), .real(t), .real(t)])
+                try writeParams(spec)
+                try addRow(spec)
+            }
+            return .claimed(lease, previous: previous)
+        }
+    }
+
+    /// Tells other processes this run is alive. Throws `notOwner` if it was taken over.
+    public func heartbeat(_ lease: RunLease) throws {
+        try db.write { try touch(lease) }
+    }
+
+    /// Stores the metrics of one epoch at step = `record.epoch` and refreshes the heartbeat.
+    /// Keys: loss, epoch_seconds, knn_subset, z_std, m_o, m_r, train_z_std (absent values are
+    /// not stored; NaN/Inf are, as their kind).
+    public func recordEpoch(_ lease: RunLease, _ record: EpochRecord) throws {
+        var points = [MetricPoint(key: MetricKey.loss, step: record.epoch, value: Double(record.meanLoss)),
+                      MetricPoint(key: MetricKey.epochSeconds, step: record.epoch, value: record.seconds)]
+        let optional: [(String, Double?)] = [
+            (MetricKey.knnSubset, record.knnSubset), (MetricKey.zStd, record.test?.zStd),
+            (MetricKey.mO, record.test?.mO), (MetricKey.mR, record.test?.mR), (MetricKey.trainZStd, record.trainZStd),
+        ]
+        for case let (key, value?) in optional { points.append(MetricPoint(key: key, step: record.epoch, value: value)) }
+        try recordMetrics(lease, points)
+    }
+
+    /// Stores any metric points for a held run (replacing points with the same key and step) and
+    /// refreshes the heartbeat.
+    public func recordMetrics(_ lease: RunLease, _ points: [MetricPoint]) throws {
+        try db.write {
+            try touch(lease)
+            for point in points { try insertMetric(lease.runId, point) }
+        }
+    }
+
+    /// Ends a held run with its result. `status` is `finished` or `diverged`; the verdict is
+    /// `final.verdict` (always `diverged` for a diverged run). Final metrics are stored under
+    /// `final.<key>` at step 0: knn, z_std, m_o, m_r, and linear / cov_offdiag when computed.
+    public func finishRun(_ lease: RunLease, status: RunStatus, final: FinalMetrics?) throws {
+        let state: RunState = status == .diverged ? .diverged : .finished
+        let verdict: Verdict? = status == .diverged ? .diverged : final?.verdict
+        try db.write {
+            let t = timestamp
+            try db.execute("""
+                UPDATE run SET status = ?, verdict = ?, ended_at = ?, heartbeat_at = ?, error = NULL
+                WHERE id = ? AND owner = ? AND status = 'running'
+                """, [.text(state.rawValue), verdict.map { .text($0.rawValue) } ?? .null, .real(t), .real(t),
+                      .text(lease.runId), .text(lease.owner)])
+            try requireChange(lease)
+            guard let final else { return }
+            var values: [(String, Double)] = [(MetricKey.knn, final.knn), (MetricKey.zStd, final.test.zStd),
+                                              (MetricKey.mO, final.test.mO), (MetricKey.mR, final.test.mR)]
+            if let cov = final.test.covOffdiag { values.append((MetricKey.covOffdiag, cov)) }
+            if let linear = final.linear { values.append((MetricKey.linear, linear)) }
+            for (key, value) in values {
+                try insertMetric(lease.runId, MetricPoint(key: MetricKey.final(key), step: MetricKey.finalStep, value: value))
+            }
+        }
+    }
+
+    /// Marks a held run `failed` with the error a user should read; it may be claimed again.
+    public func failRun(_ lease: RunLease, error message: String) throws {
+        try db.write {
+            let t = timestamp
+            try db.execute("""
+                UPDATE run SET status = 'failed', error = ?, ended_at = ?, heartbeat_at = ?
+                WHERE id = ? AND owner = ? AND status = 'running'
+                """, [.text(message), .real(t), .real(t), .text(lease.runId), .text(lease.owner)])
+            try requireChange(lease)
+        }
+    }
+
+    // MARK: - Baselines
+
+    /// Stores the raw-pixel and random-init kNN of a protocol and seed (replacing earlier values).
+    public func putBaselines(_ baselines: Baselines, protocolName: String, seed: UInt64) throws {
+        try db.write {
+            for (key, value) in [(BaselineKey.rawPixelKNN, baselines.rawPixelKNN),
+                                 (BaselineKey.randomInitKNN, baselines.randomBackboneKNN)] {
+                let kind = ValueKind(value)
+                try db.execute("INSERT OR REPLACE INTO baseline (protocol, seed, key, value, kind) VALUES (?, ?, ?, ?, ?)",
+                               [.text(protocolName), .int(Int64(bitPattern: seed)), .text(key),
+                                kind == .finite ? .real(value) : .null, .text(kind.rawValue)])
+            }
+        }
+    }
+
+    /// The baselines of one protocol and seed, nil when none are stored.
+    public func baselines(protocolName: String, seed: UInt64) throws -> StoredBaselines? {
+        try baselines(protocolName: protocolName).first { $0.seed == seed }
+    }
+
+    /// Every seed's baselines for a protocol, by seed.
+    public func baselines(protocolName: String) throws -> [StoredBaselines] {
+        var bySeed: [UInt64: StoredBaselines] = [:]
+        for row in try db.query("SELECT seed, key, value, kind FROM baseline WHERE protocol = ? ORDER BY seed, key",
+                                [.text(protocolName)]) {
+            let seed = UInt64(bitPattern: row.int(0) ?? 0)
+            let value = try number(row, value: 2, kind: 3)
+            var entry = bySeed[seed] ?? StoredBaselines(protocolName: protocolName, seed: seed, rawPixelKNN: nil, randomInitKNN: nil)
+            switch row.string(1) {
+            case BaselineKey.rawPixelKNN: entry.rawPixelKNN = value
+            case BaselineKey.randomInitKNN: entry.randomInitKNN = value
+            default: continue
+            }
+            bySeed[seed] = entry
+        }
+        return bySeed.keys.sorted().compactMap { bySeed[$0] }
+    }
+
+    // MARK: - Reading
+
+    /// One run, or nil.
+    public func run(id: String) throws -> RunRecord? { try record(id) }
+
+    /// The runs listed under a table (through `run_row`), ordered by row name, seed, creation.
+    public func runs(forTable tableId: String) throws -> [RunRecord] {
+        try db.query("""
+            SELECT \(Store.runColumns), rr.table_id, rr.row_name FROM run_row rr JOIN run r ON r.id = rr.run_id
+            WHERE rr.table_id = ? ORDER BY rr.row_name, r.seed, r.created_at, r.id
+            """, [.text(tableId)]).map(decodeRun)
+    }
+
+    /// The ids of all tables with runs.
+    public func tableIds() throws -> [String] {
+        try db.query("SELECT DISTINCT table_id FROM run_row ORDER BY table_id").compactMap { $0.string(0) }
+    }
+
+    /// A run's params (dotted config keys, `config_json`, `seed`, `protocol_version`).
+    public func params(runId: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try db.query("SELECT key, value FROM param WHERE run_id = ?", [.text(runId)]) {
+            if let key = row.string(0) { out[key] = row.string(1) ?? "" }
+        }
+        return out
+    }
+
+    /// Every metric point of a run (per-epoch and `final.`), ordered by key and step.
+    public func metrics(runId: String) throws -> [MetricPoint] {
+        try db.query("SELECT key, step, value, kind FROM metric WHERE run_id = ? ORDER BY key, step", [.text(runId)])
+            .map { row in
+                MetricPoint(key: row.string(0) ?? "", step: Int(row.int(1) ?? 0), value: try number(row, value: 2, kind: 3))
+            }
+    }
+
+    /// The per-epoch curves of a run: key → points in epoch order (`final.` keys excluded).
+    public func epochCurves(runId: String) throws -> [String: [CurvePoint]] {
+        var curves: [String: [CurvePoint]] = [:]
+        for point in try metrics(runId: runId) where !point.key.hasPrefix(MetricKey.finalPrefix) {
+            curves[point.key, default: []].append(CurvePoint(epoch: point.step, value: point.value))
+        }
+        return curves
+    }
+
+    /// The final metrics and verdict of a run; nil when it has neither (not finished).
+    /// Throws `unknownRun` for an id that is not stored.
+    public func finalMetrics(runId: String) throws -> StoredFinalMetrics? {
+        guard let run = try record(runId) else { throw StoreError.unknownRun(runId: runId, path: path) }
+        var final = StoredFinalMetrics(verdict: run.verdict)
+        var found = run.verdict != nil
+        for point in try metrics(runId: runId) where point.key.hasPrefix(MetricKey.finalPrefix) {
+            found = true
+            switch String(point.key.dropFirst(MetricKey.finalPrefix.count)) {
+            case MetricKey.knn: final.knn = point.value
+            case MetricKey.linear: final.linear = point.value
+            case MetricKey.zStd: final.zStd = point.value
+            case MetricKey.mO: final.mO = point.value
+            case MetricKey.mR: final.mR = point.value
+            case MetricKey.covOffdiag: final.covOffdiag = point.value
+            default: break
+            }
+        }
+        return found ? final : nil
+    }
+
+    // MARK: - Internals
+
+    static let runColumns = """
+        r.id, r.seed, r.protocol, r.protocol_version, r.status, r.verdict, r.git_revision, r.git_dirty, r.host, r.pid,
+        r.created_at, r.heartbeat_at, r.started_at, r.ended_at, r.error
+        """
+
+    private func record(_ id: String) throws -> RunRecord? {
+        try db.query("SELECT \(Store.runColumns), r.table_id, r.row_name FROM run r WHERE r.id = ?", [.text(id)])
+            .first.map(decodeRun)
+    }
+
+    /// The run `id` (which must exist), with the table and row of `spec`.
+    private func existing(_ id: String, listedAs spec: RunSpec) throws -> RunRecord {
+        guard var run = try record(id) else { throw StoreError.unknownRun(runId: id, path: path) }
+        run.tableId = spec.tableId
+        run.rowName = spec.rowName
+        return run
+    }
+
+    private func decodeRun(_ row: Row) throws -> RunRecord {
+        let date: (Int) -> Date? = { row.double($0).map(Date.init(timeIntervalSince1970:)) }
+        let statusText = row.string(4) ?? ""
+        guard let status = RunState(rawValue: statusText) else {
+            throw StoreError.badStoredValue(path: path, what: "run status", value: statusText)
+        }
+        var verdict: Verdict?
+        if let text = row.string(5) {
+            guard let v = Verdict(rawValue: text) else { throw StoreError.badStoredValue(path: path, what: "verdict", value: text) }
+            verdict = v
+        }
+        return RunRecord(
+            id: row.string(0) ?? "", tableId: row.string(15) ?? "", rowName: row.string(16) ?? "",
+            seed: UInt64(bitPattern: row.int(1) ?? 0), protocolName: row.string(2) ?? "", protocolVersion: row.string(3) ?? "",
+            status: status, verdict: verdict, gitRevision: row.string(6), gitDirty: (row.int(7) ?? 0) != 0,
+            host: row.string(8), pid: row.int(9).map { Int($0) }, createdAt: date(10) ?? Date(timeIntervalSince1970: 0),
+            heartbeatAt: date(11), startedAt: date(12), endedAt: date(13), error: row.string(14))
+    }
+
+    /// A stored number with its kind: NaN/±Inf come back as themselves.
+    private func number(_ row: Row, value: Int, kind: Int) throws -> Double {
+        let text = row.string(kind) ?? ""
+        switch ValueKind(rawValue: text) {
+        case .finite?:
+            guard let v = row.double(value) else { throw StoreError.badStoredValue(path: path, what: "finite value", value: "NULL") }
+            return v
+        case .nan?: return .nan
+        case .inf?: return .infinity
+        case .negativeInf?: return -.infinity
+        case nil: throw StoreError.badStoredValue(path: path, what: "value kind", value: text)
+        }
+    }
+
+    private func insertMetric(_ runId: String, _ point: MetricPoint) throws {
+        try db.execute("INSERT OR REPLACE INTO metric (run_id, key, step, value, kind) VALUES (?, ?, ?, ?, ?)",
+                       [.text(runId), .text(point.key), .int(Int64(point.step)),
+                        point.kind == .finite ? .real(point.value) : .null, .text(point.kind.rawValue)])
+    }
+
+    private func writeParams(_ spec: RunSpec) throws {
+        for (key, value) in try runParams(spec) {
+            try db.execute("INSERT OR REPLACE INTO param (run_id, key, value) VALUES (?, ?, ?)",
+                           [.text(spec.id), .text(key), .text(value)])
+        }
+    }
+
+    private func addRow(_ spec: RunSpec) throws {
+        try db.execute("INSERT OR IGNORE INTO run_row (run_id, table_id, row_name) VALUES (?, ?, ?)",
+                       [.text(spec.id), .text(spec.tableId), .text(spec.rowName)])
+    }
+
+    private func provenanceValues(_ p: Provenance) -> [SQLValue] {
+        [p.gitRevision.map { .text($0) } ?? .null, .int(p.gitDirty ? 1 : 0), .text(p.host), .int(Int64(p.pid))]
+    }
+
+    /// Refreshes the heartbeat of a held run; throws `notOwner` if the lease no longer holds it.
+    private func touch(_ lease: RunLease) throws {
+        try db.execute("UPDATE run SET heartbeat_at = ? WHERE id = ? AND owner = ? AND status = 'running'",
+                       [.real(timestamp), .text(lease.runId), .text(lease.owner)])
+        try requireChange(lease)
+    }
+
+    private func requireChange(_ lease: RunLease) throws {
+        guard db.changes == 0 else { return }
+        guard let run = try record(lease.runId) else { throw StoreError.unknownRun(runId: lease.runId, path: path) }
+        throw StoreError.notOwner(runId: lease.runId, path: path, status: run.status.rawValue)
+    }
+}

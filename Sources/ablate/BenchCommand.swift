@@ -1,0 +1,309 @@
+import ArgumentParser
+import Foundation
+import SSL
+import Tensors
+
+/// `ablate bench`: time the SimSiam training step (batch 256, two views, no augmentation) of the
+/// `mini` and `convnet-w` models, beside the same step in PyTorch, and write a markdown table.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time the SimSiam training step of the mini and convnet-w models, beside PyTorch.",
+        discussion: """
+            Each model is measured in its own child process, so peak RSS is per model. A step is \
+            zeroGrad, forward of both views (batch 256 each), symmetric loss, backward, SGD update; \
+            augmentation is excluded. img/s counts batch images (256 per step, each seen as two \
+            views) per second, from the median step time, for both ablate and PyTorch.
+            """)
+
+    enum ModelChoice: String, ExpressibleByArgument, CaseIterable {
+        case mini
+        case convnetW = "convnet-w"
+        case all
+
+        var models: [BenchmarkModel] {
+            switch self {
+            case .mini: return [.mini]
+            case .convnetW: return [.convnetW]
+            case .all: return BenchmarkModel.allCases
+            }
+        }
+    }
+
+    @Option(help: "Which model to time: mini, convnet-w or all.")
+    var model: ModelChoice = .all
+
+    @Option(help: "Timed steps per model.")
+    var steps = 20
+
+    @Option(help: "Untimed warm-up steps per model.")
+    var warmup = 3
+
+    @Option(help: "The PyTorch reference script.")
+    var reference = "reference/bench_torch.py"
+
+    @Flag(name: .customLong("no-reference"), help: "Skip the PyTorch reference.")
+    var noReference = false
+
+    @Option(help: "Where to write the markdown table.")
+    var output = "results/bench.md"
+
+    /// Internal: measure one model in this process and print its result as one JSON line.
+    @Flag(help: .hidden)
+    var child = false
+
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1 (got \(steps))") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be at least 0 (got \(warmup))") }
+        if child && model == .all {
+            throw ValidationError("--child measures one model: pass --model mini or --model convnet-w")
+        }
+    }
+
+    func run() throws {
+        if child {
+            try runChild()
+            return
+        }
+        let loadAtStart = busyCores()
+        if let load = loadAtStart, load > 0.25 {
+            print("[bench] warning: other processes keep \(format(load, digits: 2)) cores busy; "
+                + "they compete with the benchmark and the timings (PyTorch's especially) will be slow and noisy")
+        }
+
+        var torchAvailable = false
+        if !noReference {
+            guard FileManager.default.isReadableFile(atPath: reference) else {
+                throw BenchError.missingReference(reference)
+            }
+            torchAvailable = pythonHasTorch()
+            if !torchAvailable { print("PyTorch not installed; reference column empty") }
+        }
+
+        var rows: [(BenchmarkModel, StepBenchmarkResult, StepBenchmarkResult?)] = []
+        for m in model.models {
+            print("[bench] \(m.rawValue): ablate, \(warmup) warm-up + \(steps) timed steps …")
+            let ours = try measureInChild(m)
+            print("[bench] \(m.rawValue): ablate \(format(ours.msPerStepMedian)) ms/step (median)")
+            var theirs: StepBenchmarkResult?
+            if torchAvailable {
+                print("[bench] \(m.rawValue): PyTorch reference …")
+                let r = try measureReference(m)
+                print("[bench] \(m.rawValue): PyTorch \(format(r.msPerStepMedian)) ms/step (median)")
+                theirs = r
+            }
+            rows.append((m, ours, theirs))
+        }
+        let markdown = table(rows, torchIncluded: torchAvailable, loadAtStart: loadAtStart)
+        print("")
+        print(markdown)
+        try write(markdown, to: output)
+        print("wrote \(output)")
+    }
+
+    // MARK: - Measurement
+
+    private func runChild() throws {
+        guard let m = model.models.first else { return }
+        var options = StepBenchmarkOptions()
+        options.timedSteps = steps
+        options.warmupSteps = warmup
+        let result = try runStepBenchmark(m, options: options)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(result)
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    private func measureInChild(_ m: BenchmarkModel) throws -> StepBenchmarkResult {
+        let exe = try ownExecutable()
+        let args = ["bench", "--child", "--model", m.rawValue, "--steps", "\(steps)", "--warmup", "\(warmup)", "--no-reference"]
+        let out = try runProcess(exe, args, what: "ablate child for \(m.rawValue)")
+        return try decodeResult(out, from: "ablate child for \(m.rawValue)")
+    }
+
+    private func measureReference(_ m: BenchmarkModel) throws -> StepBenchmarkResult {
+        let args = [reference, "--model", m.rawValue, "--steps", "\(steps)", "--warmup", "\(warmup)"]
+        let out = try runProcess("/usr/bin/env", ["python3"] + args, what: "PyTorch reference \(reference)")
+        return try decodeResult(out, from: "PyTorch reference \(reference)")
+    }
+
+    private func pythonHasTorch() -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import torch"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return false }
+        p.waitUntilExit()
+        return p.terminationReason == .exit && p.terminationStatus == 0
+    }
+
+    /// This executable: /proc/self/exe on Linux, else argv[0] resolved against the working directory.
+    private func ownExecutable() throws -> String {
+        #if os(Linux)
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+           FileManager.default.isExecutableFile(atPath: path) {
+            return path
+        }
+        #endif
+        let arg0 = CommandLine.arguments.first ?? ""
+        if arg0.contains("/") {
+            let url = URL(fileURLWithPath: arg0, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
+        } else if let pathVar = ProcessInfo.processInfo.environment["PATH"] {
+            for dir in pathVar.split(separator: ":") {
+                let candidate = "\(dir)/\(arg0)"
+                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            }
+        }
+        throw BenchError.noExecutable(arg0)
+    }
+
+    /// Runs a process with this process's stderr, and returns its stdout; throws on failure.
+    private func runProcess(_ exe: String, _ args: [String], what: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        do { try p.run() } catch { throw BenchError.launchFailed(what, "\(error)") }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard p.terminationReason == .exit && p.terminationStatus == 0 else {
+            let how = p.terminationReason == .exit ? "exited with status \(p.terminationStatus)" : "was killed by signal \(p.terminationStatus)"
+            throw BenchError.childFailed(what, how, text)
+        }
+        return text
+    }
+
+    private func decodeResult(_ stdout: String, from what: String) throws -> StepBenchmarkResult {
+        // The result is the last line that is a JSON object; anything printed before it is ignored.
+        let line = stdout.split(whereSeparator: \.isNewline).map(String.init).last { $0.hasPrefix("{") }
+        guard let line else { throw BenchError.badOutput(what, stdout) }
+        do {
+            return try JSONDecoder().decode(StepBenchmarkResult.self, from: Data(line.utf8))
+        } catch {
+            throw BenchError.badOutput(what, "\(line)\n(\(error))")
+        }
+    }
+
+    // MARK: - Report
+
+    private func table(_ rows: [(BenchmarkModel, StepBenchmarkResult, StepBenchmarkResult?)], torchIncluded: Bool, loadAtStart: Double?) -> String {
+        var lines: [String] = []
+        lines.append("# SimSiam training-step benchmark")
+        lines.append("")
+        lines.append("One step = zeroGrad, forward of two views (batch 256 each, 1×28×28 random inputs, no augmentation), "
+            + "symmetric negative-cosine loss, backward, SGD update (mini protocol: momentum 0.9, wd 5e-4, "
+            + "lr 0.05, encoder cosine, predictor fixed lr). \(warmup) warm-up + \(steps) timed steps; ms/step is the median. "
+            + "img/s = batch images per second = 256 / median step time (each image is seen as two views). "
+            + "Ratio = PyTorch ms ÷ ablate ms (> 1: ablate is faster). Peak RSS = getrusage ru_maxrss of a process that measures one model.")
+        lines.append("")
+        lines.append("| model | ablate ms/step | PyTorch ms/step | ablate img/s (batch images/s) | PyTorch img/s (batch images/s) | ratio (PyTorch ms ÷ ablate ms) | ablate peak RSS MiB | PyTorch peak RSS MiB |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for (m, a, t) in rows {
+            let widths = m.widths.map(String.init).joined(separator: "/")
+            let mib: (Int) -> String = { format(Double($0) / 1024, digits: 0) }
+            var cells: [String] = ["\(m.rawValue) (\(widths))"]
+            cells.append(format(a.msPerStepMedian))
+            cells.append(t.map { format($0.msPerStepMedian) } ?? "")
+            cells.append(format(a.imagesPerSecond, digits: 0))
+            cells.append(t.map { format($0.imagesPerSecond, digits: 0) } ?? "")
+            cells.append(t.map { format($0.msPerStepMedian / a.msPerStepMedian, digits: 2) } ?? "")
+            cells.append(mib(a.peakRSSKiB))
+            cells.append(t.map { mib($0.peakRSSKiB) } ?? "")
+            lines.append("| " + cells.joined(separator: " | ") + " |")
+        }
+        lines.append("")
+        for (m, a, t) in rows {
+            var detail = "- \(m.rawValue): ablate mean \(format(a.msPerStepMean)) / min \(format(a.msPerStepMin)) ms, "
+                + "RSS after setup \(format(Double(a.setupRSSKiB) / 1024, digits: 0)) MiB, \(a.threads) threads"
+            if let t {
+                detail += "; PyTorch mean \(format(t.msPerStepMean)) / min \(format(t.msPerStepMin)) ms, "
+                    + "RSS after setup \(format(Double(t.setupRSSKiB) / 1024, digits: 0)) MiB, \(t.threads) threads"
+            }
+            lines.append(detail)
+        }
+        if !torchIncluded {
+            lines.append(noReference ? "- PyTorch reference skipped (--no-reference)." : "- PyTorch not installed; reference column empty.")
+        }
+        lines.append("")
+        lines.append(machineInfo(loadAtStart: loadAtStart))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func machineInfo(loadAtStart: Double?) -> String {
+        let env = ProcessInfo.processInfo.environment
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let blas = env["OPENBLAS_NUM_THREADS"].map { "OPENBLAS_NUM_THREADS=\($0)" } ?? "OPENBLAS_NUM_THREADS unset (OpenBLAS default: all cores)"
+        let ours = env["ABLATE_THREADS"].map { "ABLATE_THREADS=\($0)" } ?? "ABLATE_THREADS unset (\(parallelThreads))"
+        let date = ISO8601DateFormatter().string(from: Date())
+        var cpu = ""
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+           let name = line.split(separator: ":", maxSplits: 1).last {
+            cpu = ", CPU \(name.trimmingCharacters(in: .whitespaces))"
+        }
+        let load = loadAtStart.map { "; cores busy with other work just before the run \(format($0, digits: 2))" } ?? ""
+        return "Machine: \(cores) cores\(cpu); \(blas); \(ours); PyTorch torch.set_num_threads(2)\(load); date \(date)."
+    }
+
+    /// How many cores other processes keep busy: the non-idle share of all CPU time in
+    /// /proc/stat over `seconds`, times the core count (nil where /proc/stat is unavailable).
+    private func busyCores(over seconds: Double = 1) -> Double? {
+        func sample() -> (busy: Double, total: Double)? {
+            guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+                  let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+            let v = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            guard v.count >= 5 else { return nil }
+            let total = v.prefix(8).reduce(0, +), idle = v[3] + v[4]   // idle + iowait
+            return (total - idle, total)
+        }
+        guard let a = sample() else { return nil }
+        Thread.sleep(forTimeInterval: seconds)
+        guard let b = sample(), b.total > a.total else { return nil }
+        return (b.busy - a.busy) / (b.total - a.total) * Double(ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        } catch {
+            throw BenchError.writeFailed(path, "\(error)")
+        }
+    }
+}
+
+private func format(_ x: Double, digits: Int = 1) -> String {
+    String(format: "%.\(digits)f", x)
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case missingReference(String)
+    case noExecutable(String)
+    case launchFailed(String, String)
+    case childFailed(String, String, String)
+    case badOutput(String, String)
+    case writeFailed(String, String)
+
+    var description: String {
+        switch self {
+        case let .missingReference(path):
+            return "the PyTorch reference script \(path) was not found; run from the package root, pass --reference PATH, or --no-reference"
+        case let .noExecutable(arg0):
+            return "cannot find this program's own executable (argv[0] = \(arg0)) to measure each model in a child process"
+        case let .launchFailed(what, error):
+            return "could not start the \(what): \(error)"
+        case let .childFailed(what, how, out):
+            return "the \(what) \(how)" + (out.isEmpty ? "" : "; its output:\n\(out)")
+        case let .badOutput(what, out):
+            return "the \(what) printed no result line (one JSON object); its output:\n\(out)"
+        case let .writeFailed(path, error):
+            return "could not write \(path): \(error)"
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import Registry
+import Report
+import SSL
+import Store
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Print a table as markdown (paper vs measured) and write results/<table-id>.md.",
+        discussion: """
+        Reads only the database: nothing is trained. Rows without finished runs show "—".
+
+        Examples:
+          ablate report simsiam-fig2
+          ablate report all --seeds 3
+        """)
+
+    @Argument(help: "Table id, or `all`.")
+    var table: String
+
+    @Option(help: "Seeds to report, 0..<N (default: the table's).")
+    var seeds: Int?
+
+    @Option(name: .customLong("protocol"), help: "Report the runs made on another protocol (as `run --protocol`).")
+    var protocolName: String?
+
+    @Option(help: "Directory the markdown files are written to.")
+    var output: String = "results"
+
+    @OptionGroup var options: TableOptions
+
+    func run() throws {
+        let store = try options.store()
+        for t in try options.tables(table) {
+            let markdown = try renderTable(t, store: store, seeds: seeds, protocolName: protocolName)
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            let path = (output as NSString).appendingPathComponent("\(t.id).md")
+            try markdown.write(toFile: path, atomically: true, encoding: .utf8)
+            print(markdown)
+        }
+    }
+}
+
+/// The markdown of one table from the store.
+func renderTable(_ t: ExperimentTable, store: Store, seeds: Int?, protocolName: String?) throws -> String {
+    var config = try t.resolvedConfig(for: t.rows[0])
+    if let protocolName { config = try TrainingConfig.named(protocolName).applying(t.rows[0].overrides) }
+    var description = TableDescription(t, epochs: config.epochs, seeds: (0..<UInt64(max(1, seeds ?? t.seeds))).map { $0 })
+    description.protocolName = config.protocolName
+    return try TableReport(table: description, store: store).markdown()
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the tables, their rows, paper values and how many runs are done.",
+        discussion: "`ablate list --keys` prints the configuration keys an experiment row may override.")
+
+    @Flag(help: "List the override keys instead.")
+    var keys = false
+
+    @OptionGroup var options: TableOptions
+
+    func run() throws {
+        if keys {
+            for k in ConfigKey.all { print("\(k.name)  (\(k.expected))  \(k.help)") }
+            return
+        }
+        let registry = try options.registry()
+        let store = FileManager.default.fileExists(atPath: options.db) ? try options.store() : nil
+        for t in registry.tables {
+            let runs = try store?.runs(forTable: t.id) ?? []
+            print("\(t.id)  — \(t.title) [\(t.paper), \(t.source)], protocol \(t.protocolName), \(t.seeds) seed(s)  (\(t.file))")
+            for row in t.rows {
+                let done = runs.filter { $0.rowName == row.name && $0.status.isDone }.count
+                let claim = row.claim.map { "  claim: \($0.text)" } ?? ""
+                print("  \(row.name.padding(toLength: 26, withPad: " ", startingAt: 0)) paper \(row.paper)  runs done \(done)\(claim)")
+            }
+        }
+    }
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show two rows of a table side by side: config difference and measured metrics.",
+        discussion: "Example: ablate compare simsiam-table1 baseline \"no predictor\"")
+
+    @Argument(help: "Table id.") var table: String
+    @Argument(help: "First row name.") var rowA: String
+    @Argument(help: "Second row name.") var rowB: String
+    @OptionGroup var options: TableOptions
+
+    func run() throws {
+        let t = try options.registry().table(id: table)
+        let a = try t.row(named: rowA), b = try t.row(named: rowB)
+        let ca = try t.resolvedConfig(for: a), cb = try t.resolvedConfig(for: b)
+        let fa = flatten(ca), fb = flatten(cb)
+        print("| config key | \(a.name) | \(b.name) |\n|---|---|---|")
+        for key in Set(fa.keys).union(fb.keys).sorted() where fa[key] != fb[key] {
+            print("| \(key) | \(fa[key] ?? "—") | \(fb[key] ?? "—") |")
+        }
+        let store = try options.store()
+        let runs = try store.runs(forTable: t.id)
+        print("\n| metric | \(a.name) | \(b.name) |\n|---|---|---|")
+        func finals(_ row: ExperimentRow) throws -> [StoredFinalMetrics] {
+            try runs.filter { $0.rowName == row.name }.compactMap { try store.finalMetrics(runId: $0.id) }
+        }
+        let ma = try finals(a), mb = try finals(b)
+        let metrics: [(String, (StoredFinalMetrics) -> Double?)] = [
+            ("kNN top-1 %", { $0.knn }), ("linear %", { $0.linear }), ("z_std·√d", { $0.zStd }), ("m_o", { $0.mO }), ("m_r", { $0.mR }),
+        ]
+        for (name, f) in metrics {
+            func cell(_ xs: [StoredFinalMetrics]) -> String {
+                guard let m = MeanStd.of(xs.compactMap(f)) else { return "—" }
+                return m.n > 1 ? "\(formatFixed(m.mean, 3)) ± \(formatFixed(m.std, 3)) (n \(m.n))" : formatFixed(m.mean, 3)
+            }
+            print("| \(name) | \(cell(ma)) | \(cell(mb)) |")
+        }
+    }
+
+    func flatten(_ c: TrainingConfig) -> [String: String] {
+        guard let data = try? JSONEncoder().encode(c), let obj = try? JSONSerialization.jsonObject(with: data) else { return [:] }
+        var out: [String: String] = [:]
+        func walk(_ prefix: String, _ v: Any) {
+            if let d = v as? [String: Any] { for (k, x) in d { walk(prefix.isEmpty ? k : prefix + "." + k, x) } }
+            else { out[prefix] = "\(v)" }
+        }
+        walk("", obj)
+        return out
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Export a table's runs and metrics as CSV or JSON (to standard output).",
+        discussion: "Example: ablate export simsiam-fig2 --format csv > fig2.csv")
+
+    @Argument(help: "Table id.") var table: String
+    @Option(help: "csv or json.") var format: String = "csv"
+    @OptionGroup var options: TableOptions
+
+    func run() throws {
+        guard let f = ExportFormat(rawValue: format) else {
+            throw ValidationError("unknown format `\(format)`; use csv or json")
+        }
+        let t = try options.registry().table(id: table)
+        let config = try t.resolvedConfig(for: t.rows[0])
+        let description = TableDescription(t, epochs: config.epochs, seeds: (0..<UInt64(t.seeds)).map { $0 })
+        print(try TableReport(table: description, store: try options.store()).export(format: f), terminator: "")
+    }
+}

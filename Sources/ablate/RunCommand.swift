@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Registry
+import Report
+import Scheduler
+import SSL
+import Store
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a paper table (rows × seeds), skipping runs already finished.",
+        discussion: """
+        Every row × seed is one run, identified by a hash of its resolved configuration, seed and \
+        training-code version. Finished runs are reused; failed, interrupted or missing ones are \
+        (re)run, resuming from their last finished epoch. Results go to the SQLite database; the \
+        markdown table is written to results/<table-id>.md at the end.
+
+        Examples:
+          ablate run simsiam-fig2                     # the table's rows and default seeds
+          ablate run simsiam-table1 --rows "baseline,no predictor" --seeds 3
+          ablate run all --protocol smoke --workers 2 # every table, on the seconds-long protocol
+        """)
+
+    @Argument(help: "Table id (see `ablate list`), or `all`.")
+    var table: String
+
+    @Option(help: "Comma-separated row names (default: all rows).")
+    var rows: String?
+
+    @Option(help: "Number of seeds, 0..<N (default: the table's).")
+    var seeds: Int?
+
+    @Option(name: .customLong("protocol"), help: "Run on another protocol than the table's (smoke or mini).")
+    var protocolName: String?
+
+    @Option(help: "Override the number of epochs (a different config: new run ids).")
+    var epochs: Int?
+
+    @Option(help: "Parallel worker processes; the cores are split between them.")
+    var workers: Int = 1
+
+    @Option(help: "Directory for per-epoch checkpoints of unfinished runs.")
+    var checkpoints: String = "results/checkpoints"
+
+    @Option(help: "Directory with Fashion-MNIST's *-ubyte.gz files (mini).")
+    var data: String?
+
+    @OptionGroup var options: TableOptions
+
+    func run() throws {
+        let tables = try options.tables(table)
+        let rowNames = rows.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        var jobs: [Job] = []
+        for t in tables {
+            jobs += try Plan.jobs(for: t, rows: rowNames, seeds: seeds, protocolName: protocolName, epochs: epochs,
+                                  checkpointDirectory: checkpoints, dataDirectory: data)
+        }
+        let store = try options.store()
+        let git = gitState()
+        let ledger = StoreLedger(store: store, provenance: .current(gitRevision: git.revision, gitDirty: git.dirty))
+        let scheduler = Scheduler(ledger: ledger, backend: LocalProcessBackend(executable: ownExecutable()), workers: workers)
+        let interrupted = InterruptFlag()
+        scheduler.shouldStop = { interrupted.isSet }
+        print("\(jobs.count) run(s) planned in \(tables.map(\.id).joined(separator: ", ")); database \(options.db)")
+        let live = LiveLine()
+        let summary = try scheduler.run(jobs) { status in
+            live.update(statusLine(status))
+        }
+        live.finish("")
+        print("ran \(summary.ranNow), reused \(summary.skipped), failed \(summary.failed) of \(summary.total)")
+        for f in summary.failures { print("  failed: \(f)") }
+        for t in tables {
+            let seedsUsed = (0..<UInt64(max(1, seeds ?? t.seeds))).map { $0 }
+            let epochsUsed = try epochs ?? Plan.jobs(for: t, rows: [t.rows[0].name], seeds: 1, protocolName: protocolName,
+                                                     checkpointDirectory: checkpoints).first?.config.epochs ?? 0
+            var description = TableDescription(t, epochs: epochsUsed, seeds: seedsUsed)
+            if let protocolName { description.protocolName = protocolName }
+            let markdown = try TableReport(table: description, store: store).markdown()
+            let path = "results/\(t.id).md"
+            try markdown.write(toFile: path, atomically: true, encoding: .utf8)
+            print("\n" + markdown)
+            print("wrote \(path)")
+        }
+        if summary.failed > 0 { throw ExitCode(1) }
+    }
+}
+
+func statusLine(_ s: SchedulerStatus) -> String {
+    var line = "runs \(s.done + s.skipped)/\(s.total)"
+    if s.failed > 0 { line += ", \(s.failed) failed" }
+    for r in s.running {
+        line += " | \(r.label) ep \(r.epoch)/\(r.epochs)"
+        if let loss = r.loss { line += String(format: " loss %.3f", loss) }
+    }
+    if s.waitingOnOthers > 0 { line += " | \(s.waitingOnOthers) held by another process" }
+    if let eta = s.secondsRemaining { line += " | ETA \(formatDuration(eta))" }
+    return line
+}
+
+/// Set by SIGINT / SIGTERM so the scheduler can stop its workers and record the interruption.
+final class InterruptFlag: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var flag = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock(); self.flag = true; self.lock.unlock()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import CSQLite
+import Foundation
+import XCTest
+
+/// End-to-end tests of the `ablate` executable (built by `swift build --build-tests` next to
+/// the test bundle): help texts, crash safety under SIGKILL, two schedulers on one database.
+final class CLITests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var tmp: URL!
+
+    override func setUpWithError() throws {
+        tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ablate-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+
+    /// The `ablate` binary of the same build as this test bundle.
+    var executable: URL {
+        let bundle = Bundle(for: CLITests.self).bundleURL
+        let candidates = [bundle.appendingPathComponent("ablate"), bundle.deletingLastPathComponent().appendingPathComponent("ablate")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    @discardableResult
+    func ablate(_ args: [String], wait: Bool = true) throws -> (Process, Pipe) {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = args
+        p.currentDirectoryURL = CLITests.root
+        var env = ProcessInfo.processInfo.environment
+        env["COLUMNS"] = "100"
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        if wait { p.waitUntilExit() }
+        return (p, out)
+    }
+
+    func output(_ args: [String]) throws -> (status: Int32, text: String) {
+        let (p, out) = try ablate(args, wait: false)
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Compares with Tests/CLITests/Golden/<name>; `UPDATE_GOLDEN=1` rewrites the file instead.
+    func assertGolden(_ text: String, _ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let url = CLITests.root.appendingPathComponent("Tests/CLITests/Golden/\(name)")
+        if ProcessInfo.processInfo.environment["UPDATE_GOLDEN"] == "1" {
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            return
+        }
+        let expected = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertEqual(text, expected, "output differs from \(url.path); rerun with UPDATE_GOLDEN=1 if the change is intended",
+                       file: file, line: line)
+    }
+
+    func testHelpTextsAreGolden() throws {
+        let (s1, top) = try output(["--help"])
+        XCTAssertEqual(s1, 0)
+        try assertGolden(top, "help.txt")
+        let (s2, run) = try output(["run", "--help"])
+        XCTAssertEqual(s2, 0)
+        try assertGolden(run, "run-help.txt")
+    }
+
+    func testUnknownTableSuggestsTheClosestId() throws {
+        let (status, text) = try output(["run", "simsiam-fig3", "--db", tmp.appendingPathComponent("db.sqlite").path])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(text.contains("simsiam-fig2"), text)
+    }
+
+    // MARK: - Crash safety
+
+    func query(_ db: String, _ sql: String) throws -> [[String]] {
+        var handle: OpaquePointer?
+        guard sqlite3_open_v2(db, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK else { throw NSError(domain: "sqlite", code: 1) }
+        defer { sqlite3_close(handle) }
+        var stmt: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, sql, -1, &stmt, nil) == SQLITE_OK else {
+            throw NSError(domain: "sqlite", code: 2, userInfo: [NSLocalizedDescriptionKey: String(cString: sqlite3_errmsg(handle))])
+        }
+        defer { sqlite3_finalize(stmt) }
+        var rows: [[String]] = []
+        while sqlite3_step(stmt) == SQLITE_ROW {
+            rows.append((0..<sqlite3_column_count(stmt)).map { i in
+                sqlite3_column_text(stmt, i).map { String(cString: $0) } ?? "NULL"
+            })
+        }
+        return rows
+    }
+
+    func runArgs(_ db: String, seeds: Int = 2) -> [String] {
+        ["run", "simsiam-fig2", "--protocol", "smoke", "--seeds", "\(seeds)", "--db", db,
+         "--checkpoints", tmp.appendingPathComponent("ck").path]
+    }
+
+    func testSIGKILLMidRunThenRerunCompletesWithoutDuplicates() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (p, _) = try ablate(runArgs(db), wait: false)
+        // Wait until at least one run has finished, then kill the scheduler mid-table.
+        let deadline = Date().addingTimeInterval(120)
+        var finishedBefore: [[String]] = []
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+            if FileManager.default.fileExists(atPath: db),
+               let rows = try? query(db, "SELECT id, started_at, ended_at FROM run WHERE status = 'finished' ORDER BY id"),
+               !rows.isEmpty {
+                finishedBefore = rows
+                break
+            }
+        }
+        XCTAssertFalse(finishedBefore.isEmpty, "no run finished within the deadline")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertEqual(try query(db, "PRAGMA integrity_check"), [["ok"]])
+
+        let (status, text) = try output(runArgs(db))
+        XCTAssertEqual(status, 0, text)
+        XCTAssertEqual(try query(db, "PRAGMA integrity_check"), [["ok"]])
+        let runs = try query(db, "SELECT row_name, seed, status FROM run ORDER BY row_name, seed")
+        XCTAssertEqual(runs.count, 4, "\(runs)")   // 2 rows × 2 seeds, each exactly once
+        XCTAssertTrue(runs.allSatisfy { $0[2] == "finished" || $0[2] == "diverged" }, "\(runs)")
+        let ids = Set(finishedBefore.map { $0[0] })
+        let after = try query(db, "SELECT id, started_at, ended_at FROM run ORDER BY id").filter { ids.contains($0[0]) }
+        XCTAssertEqual(after, finishedBefore, "finished runs must not be redone")
+        XCTAssertTrue(text.contains("reused \(finishedBefore.count)"), text)
+    }
+
+    func testTwoSchedulersOnOneDatabaseBothFinishWithoutDuplicates() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (a, outA) = try ablate(runArgs(db), wait: false)
+        let (b, outB) = try ablate(runArgs(db), wait: false)
+        let textA = String(decoding: outA.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let textB = String(decoding: outB.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        a.waitUntilExit(); b.waitUntilExit()
+        XCTAssertEqual(a.terminationStatus, 0, textA)
+        XCTAssertEqual(b.terminationStatus, 0, textB)
+        XCTAssertFalse((textA + textB).contains("database is locked"))
+        let runs = try query(db, "SELECT row_name, seed, status FROM run ORDER BY row_name, seed")
+        XCTAssertEqual(runs.count, 4, "\(runs)")
+        XCTAssertTrue(runs.allSatisfy { $0[2] == "finished" || $0[2] == "diverged" }, "\(runs)")
+        XCTAssertEqual(try query(db, "PRAGMA integrity_check"), [["ok"]])
+    }
+}

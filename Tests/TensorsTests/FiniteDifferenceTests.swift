@@ -1,0 +1,716 @@
+import Tensors
+import XCTest
+
+/// Gradient checks of every primitive and composite against central finite differences
+/// (see `gradCheck`), plus the autograd bookkeeping: accumulation, zeroGrad, noGrad,
+/// stopGradient, and shape errors.
+///
+/// Tolerances: the ops are evaluated in Float32, so the finite difference carries roundoff of
+/// roughly (ulp of the affected outputs)·√(count)/(2h) ≈ 1e-4 with h = 1e-3, plus a truncation
+/// error h²·f‴/6 for the nonlinear ops. atol 1e-3 … 2e-3 and rtol 1e-2 leave a margin of ~10×
+/// over that, while any real backward bug gives errors of order one.
+final class FiniteDifferenceTests: XCTestCase {
+    // MARK: - matmul, linear
+
+    func testMatmulAllTransposeCases() throws {
+        var rng = RNG(seed: 1)
+        let m = 3, k = 4, n = 5
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = randomTensor(ta ? [k, m] : [m, k], &rng)
+            let b = randomTensor(tb ? [n, k] : [k, n], &rng)
+            try gradCheck([a, b], h: 1e-3, rtol: 1e-2, atol: 5e-4, "matmul(transposeA: \(ta), transposeB: \(tb))") { t in
+                let c = try matmul(t[0], t[1], transposeA: ta, transposeB: tb)
+                XCTAssertEqual(c.shape, [m, n])
+                return c
+            }
+        }
+    }
+
+    func testMatmulValuesByHandTransposed() throws {
+        // A = [[1, 2], [3, 4], [5, 6]] stored transposed as [2, 3]; B = [[1, 0, 2], [0, 1, 1]] stored as [3, 2].
+        let at = try Tensor(shape: [2, 3], [1, 3, 5, 2, 4, 6])
+        let bt = try Tensor(shape: [3, 2], [1, 0, 0, 1, 2, 1])
+        let c = try matmul(at, bt, transposeA: true, transposeB: true)
+        XCTAssertEqual(c.shape, [3, 3])
+        assertClose(c.array, [1, 2, 4, 3, 4, 10, 5, 6, 16])
+    }
+
+    func testLinearWithBias() throws {
+        var rng = RNG(seed: 2)
+        let x = randomTensor([4, 3], &rng), w = randomTensor([5, 3], &rng), b = randomTensor([5], &rng)
+        try gradCheck([x, w, b], h: 1e-3, rtol: 1e-2, atol: 5e-4, "linear with bias") { t in
+            try linear(t[0], t[1], t[2])
+        }
+        // Values: x·Wᵀ + b.
+        let y = try linear(x, w, b)
+        let ref = try matmul(x, w, transposeB: true) + b
+        assertClose(y, ref, rtol: 1e-6, atol: 1e-6, "linear forward")
+    }
+
+    func testLinearWithoutBias() throws {
+        var rng = RNG(seed: 3)
+        let x = randomTensor([6, 4], &rng), w = randomTensor([2, 4], &rng)
+        try gradCheck([x, w], h: 1e-3, rtol: 1e-2, atol: 5e-4, "linear without bias") { t in
+            try linear(t[0], t[1])
+        }
+    }
+
+    // MARK: - conv2d
+
+    func testConv2dGradients() throws {
+        struct Case { let x: [Int], w: [Int], stride: Int, padding: Int, out: [Int] }
+        let cases = [
+            Case(x: [2, 3, 5, 5], w: [4, 3, 3, 3], stride: 1, padding: 1, out: [2, 4, 5, 5]),
+            Case(x: [2, 2, 7, 6], w: [3, 2, 3, 3], stride: 2, padding: 1, out: [2, 3, 4, 3]),   // non-square, stride 2
+            Case(x: [1, 2, 6, 5], w: [2, 2, 2, 3], stride: 2, padding: 0, out: [1, 2, 3, 2]),   // non-square kernel
+            Case(x: [2, 1, 5, 7], w: [2, 1, 1, 1], stride: 1, padding: 0, out: [2, 2, 5, 7]),   // 1×1
+            Case(x: [1, 2, 7, 7], w: [2, 2, 3, 3], stride: 3, padding: 2, out: [1, 2, 3, 3]),   // stride 3, wide padding
+            Case(x: [1, 1, 4, 4], w: [1, 1, 3, 3], stride: 2, padding: 3, out: [1, 1, 4, 4]),   // windows entirely in the padding
+            Case(x: [2, 2, 4, 5], w: [3, 2, 4, 5], stride: 1, padding: 0, out: [2, 3, 1, 1]),   // kernel = whole image
+        ]
+        var rng = RNG(seed: 4)
+        for c in cases {
+            let x = randomTensor(c.x, &rng), w = randomTensor(c.w, &rng)
+            try gradCheck([x, w], h: 1e-3, rtol: 1e-2, atol: 1e-3,
+                          "conv2d x \(c.x) w \(c.w) stride \(c.stride) padding \(c.padding)") { t in
+                let y = try conv2d(t[0], t[1], stride: c.stride, padding: c.padding)
+                XCTAssertEqual(y.shape, c.out)
+                return y
+            }
+        }
+    }
+
+    func testConv2dForwardMatchesDirectLoop() throws {
+        var rng = RNG(seed: 5)
+        let x = randomTensor([2, 3, 7, 6], &rng), w = randomTensor([4, 3, 3, 2], &rng)
+        let stride = 2, pad = 1
+        let y = try conv2d(x, w, stride: stride, padding: pad)
+        let (n, c, h, wd) = (2, 3, 7, 6), (o, kh, kw) = (4, 3, 2)
+        let oh = (h + 2 * pad - kh) / stride + 1, ow = (wd + 2 * pad - kw) / stride + 1
+        XCTAssertEqual(y.shape, [n, o, oh, ow])
+        let xv = x.array, wv = w.array
+        var ref = [Float](repeating: 0, count: n * o * oh * ow)
+        for b in 0..<n { for oc in 0..<o { for oy in 0..<oh { for ox in 0..<ow {
+            var s: Double = 0
+            for ic in 0..<c { for i in 0..<kh { for j in 0..<kw {
+                let iy = oy * stride - pad + i, ix = ox * stride - pad + j
+                guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                s += Double(xv[((b * c + ic) * h + iy) * wd + ix]) * Double(wv[((oc * c + ic) * kh + i) * kw + j])
+            } } }
+            ref[((b * o + oc) * oh + oy) * ow + ox] = Float(s)
+        } } } }
+        assertClose(y.array, ref, rtol: 1e-5, atol: 1e-5, "conv2d vs direct loop")
+    }
+
+    // MARK: - batchNorm
+
+    /// Per-channel affine parameters away from zero.
+    private func affineParams(_ c: Int, _ rng: inout RNG) -> (Tensor, Tensor) {
+        (randomTensor([c], &rng, 0.5, 1.5), randomTensor([c], &rng, -0.5, 0.5))
+    }
+
+    /// Inputs with a different mean and spread per channel.
+    private func bnInput(_ shape: [Int], _ rng: inout RNG) -> Tensor {
+        let x = randomTensor(shape, &rng, -1, 1)
+        let c = shape[1], hw = shape.count == 4 ? shape[2] * shape[3] : 1
+        let p = x.pointer
+        for b in 0..<shape[0] { for ch in 0..<c { for i in 0..<hw {
+            let idx = (b * c + ch) * hw + i
+            p[idx] = p[idx] * Float(1 + ch) + Float(ch) - 1   // channel ch: spread 1+ch, mean ch−1
+        } } }
+        return x
+    }
+
+    func testBatchNorm1dTrain() throws {
+        var rng = RNG(seed: 6)
+        let c = 3
+        let x = bnInput([6, c], &rng)
+        let (g, b) = affineParams(c, &rng)
+        let rm = Tensor.zeros([c]), rv = Tensor.full([c], 1)
+        try gradCheck([x, g, b], h: 1e-3, rtol: 1e-2, atol: 2e-3, "batchNorm1d train, affine") { t in
+            try batchNorm(t[0], gamma: t[1], beta: t[2], runningMean: rm, runningVar: rv, training: true)
+        }
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 2e-3, "batchNorm1d train, no affine") { t in
+            try batchNorm(t[0], gamma: nil, beta: nil, runningMean: rm, runningVar: rv, training: true)
+        }
+    }
+
+    func testBatchNorm2dTrain() throws {
+        var rng = RNG(seed: 7)
+        let c = 3
+        let x = bnInput([3, c, 3, 4], &rng)
+        let (g, b) = affineParams(c, &rng)
+        let rm = Tensor.zeros([c]), rv = Tensor.full([c], 1)
+        try gradCheck([x, g, b], h: 1e-3, rtol: 1e-2, atol: 2e-3, "batchNorm2d train, affine") { t in
+            try batchNorm(t[0], gamma: t[1], beta: t[2], runningMean: rm, runningVar: rv, training: true)
+        }
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 2e-3, "batchNorm2d train, no affine") { t in
+            try batchNorm(t[0], gamma: nil, beta: nil, runningMean: rm, runningVar: rv, training: true)
+        }
+    }
+
+    func testBatchNorm2dTrainWideChannels() throws {
+        // H·W = 20 > 16, so the SIMD16 loops of the kernels run their vector body and their tail.
+        var rng = RNG(seed: 8)
+        let c = 2
+        let x = bnInput([2, c, 4, 5], &rng)
+        let (g, b) = affineParams(c, &rng)
+        let rm = Tensor.zeros([c]), rv = Tensor.full([c], 1)
+        try gradCheck([x, g, b], h: 1e-3, rtol: 1e-2, atol: 2e-3, "batchNorm2d train, H·W = 20") { t in
+            try batchNorm(t[0], gamma: t[1], beta: t[2], runningMean: rm, runningVar: rv, training: true)
+        }
+    }
+
+    func testBatchNormTrainForwardAndRunningStats() throws {
+        // One channel, values 1, 2, 3, 6: mean 3, biased var 3.5, unbiased var 14/3.
+        let x = try Tensor(shape: [4, 1], [1, 2, 3, 6])
+        let g = try Tensor(shape: [1], [2]), b = try Tensor(shape: [1], [0.5])
+        let rm = Tensor.zeros([1]), rv = Tensor.full([1], 1)
+        let y = try batchNorm(x, gamma: g, beta: b, runningMean: rm, runningVar: rv, training: true)
+        let r = 1 / (3.5 + 1e-5).squareRoot()
+        assertClose(y.array, [-2, -1, 0, 3].map { Float(2 * $0 * r + 0.5) }, rtol: 1e-5, atol: 1e-5, "batchNorm forward")
+        assertClose(rm.array, [0.3], rtol: 1e-6, atol: 1e-7, "running mean (momentum 0.1)")
+        assertClose(rv.array, [Float(0.9 + 0.1 * 14.0 / 3)], rtol: 1e-6, atol: 1e-7, "running var (unbiased)")
+    }
+
+    func testBatchNorm1dBatchOfTwo() throws {
+        var rng = RNG(seed: 9)
+        let c = 3
+        let x = bnInput([2, c], &rng)
+        let (g, b) = affineParams(c, &rng)
+        let rm = Tensor.zeros([c]), rv = Tensor.full([c], 1)
+        // With N = 2 the normalised values are ±1 (up to ε), so dL/dx is tiny but must stay finite
+        // and match; dγ and dβ are of order one.
+        try gradCheck([x, g, b], h: 1e-3, rtol: 1e-2, atol: 2e-3, "batchNorm1d train, N = 2") { t in
+            try batchNorm(t[0], gamma: t[1], beta: t[2], runningMean: rm, runningVar: rv, training: true)
+        }
+        let rm2 = Tensor.zeros([c]), rv2 = Tensor.full([c], 1)
+        let y = try batchNorm(x, gamma: nil, beta: nil, runningMean: rm2, runningVar: rv2, training: true)
+        let xv = x.array
+        for ch in 0..<c {
+            let d = Double(xv[ch]) - Double(xv[c + ch])
+            let sign: Float = d > 0 ? 1 : -1
+            assertClose([y.array[ch], y.array[c + ch]], [sign, -sign], rtol: 1e-4, atol: 1e-4, "N = 2 output, channel \(ch)")
+            assertClose([rv2.array[ch]], [Float(0.9 + 0.1 * d * d / 2)], rtol: 1e-5, atol: 1e-6, "N = 2 running var, channel \(ch)")
+        }
+        // One value per channel cannot be normalised in training mode.
+        XCTAssertThrowsError(try batchNorm(Tensor.zeros([1, c]), gamma: nil, beta: nil, runningMean: rm2, runningVar: rv2,
+                                           training: true))
+    }
+
+    func testBatchNormEval() throws {
+        var rng = RNG(seed: 10)
+        let c = 3
+        let rm = randomTensor([c], &rng, -0.5, 0.5), rv = randomTensor([c], &rng, 0.5, 2)
+        let (g, b) = affineParams(c, &rng)
+        for shape in [[4, c], [2, c, 2, 3]] {
+            let x = bnInput(shape, &rng)
+            let rmBefore = rm.array, rvBefore = rv.array
+            try gradCheck([x, g, b], h: 1e-3, rtol: 1e-2, atol: 1e-3, "batchNorm eval \(shape), affine") { t in
+                try batchNorm(t[0], gamma: t[1], beta: t[2], runningMean: rm, runningVar: rv, training: false)
+            }
+            try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "batchNorm eval \(shape), no affine") { t in
+                try batchNorm(t[0], gamma: nil, beta: nil, runningMean: rm, runningVar: rv, training: false)
+            }
+            XCTAssertEqual(rm.array, rmBefore, "eval mode must not move the running mean")
+            XCTAssertEqual(rv.array, rvBefore, "eval mode must not move the running var")
+            // Values: (x − μ_run)/√(σ²_run + ε)·γ + β.
+            let y = try batchNorm(x, gamma: g, beta: b, runningMean: rm, runningVar: rv, training: false)
+            let hw = shape.count == 4 ? shape[2] * shape[3] : 1
+            let xv = x.array
+            var ref = [Float](repeating: 0, count: x.count)
+            for i in 0..<x.count {
+                let ch = (i / hw) % c
+                ref[i] = (xv[i] - rmBefore[ch]) / (rvBefore[ch] + 1e-5).squareRoot() * g.array[ch] + b.array[ch]
+            }
+            assertClose(y.array, ref, rtol: 1e-5, atol: 1e-5, "batchNorm eval forward \(shape)")
+        }
+    }
+
+    /// Draws BN inputs until every pre-activation is at least `margin` away from the ReLU kink,
+    /// so that no finite-difference step crosses it. Deterministic: the draws come from `rng`.
+    private func bnInputAwayFromKink(_ shape: [Int], gamma: Tensor?, beta: Tensor?, training: Bool,
+                                     runningMean: Tensor, runningVar: Tensor, margin: Float,
+                                     _ rng: inout RNG) throws -> Tensor {
+        for _ in 0..<1000 {
+            let x = bnInput(shape, &rng)
+            let rm = runningMean.detachedCopy(), rv = runningVar.detachedCopy()
+            let pre = try batchNorm(x, gamma: gamma, beta: beta, runningMean: rm, runningVar: rv, training: training)
+            if pre.array.allSatisfy({ abs($0) >= margin }) && pre.array.contains(where: { $0 < 0 }) { return x }
+        }
+        XCTFail("no input with all pre-activations at least \(margin) from 0")
+        return bnInput(shape, &rng)
+    }
+
+    func testBatchNormFusedReLU() throws {
+        var rng = RNG(seed: 11)
+        let c = 2
+        let (g, b) = affineParams(c, &rng)
+        // H·W = 20 runs the 16-wide vector body of the masked reductions as well as their tail.
+        for (shape, training) in [([8, c], true), ([2, c, 3, 3], true), ([2, c, 4, 5], true),
+                                  ([5, c], false), ([2, c, 2, 3], false), ([1, c, 4, 5], false)] {
+            let rm = training ? Tensor.zeros([c]) : randomTensor([c], &rng, -0.5, 0.5)
+            let rv = training ? Tensor.full([c], 1) : randomTensor([c], &rng, 0.5, 2)
+            let x = try bnInputAwayFromKink(shape, gamma: g, beta: b, training: training,
+                                            runningMean: rm, runningVar: rv, margin: 0.05, &rng)
+            try gradCheck([x, g, b], h: 1e-3, rtol: 1e-2, atol: 2e-3, "batchNorm fuseReLU \(shape) training \(training)") { t in
+                try batchNorm(t[0], gamma: t[1], beta: t[2], runningMean: rm, runningVar: rv, training: training, fuseReLU: true)
+            }
+            // Fused equals batchNorm followed by relu, values and gradients.
+            let rmA = rm.detachedCopy(), rvA = rv.detachedCopy(), rmB = rm.detachedCopy(), rvB = rv.detachedCopy()
+            let fused = try batchNorm(x, gamma: g, beta: b, runningMean: rmA, runningVar: rvA, training: training, fuseReLU: true)
+            let unfused = relu(try batchNorm(x, gamma: g, beta: b, runningMean: rmB, runningVar: rvB, training: training))
+            assertClose(fused, unfused, rtol: 0, atol: 0, "fused vs unfused values")
+            assertClose(rmA, rmB, rtol: 0, atol: 0, "fused vs unfused running mean")
+        }
+    }
+
+    // MARK: - Elementwise
+
+    func testReluAwayFromZero() throws {
+        var rng = RNG(seed: 12)
+        let x = randomTensorAwayFromZero([4, 5], &rng, minAbs: 0.05, maxAbs: 2)
+        try gradCheck([x], h: 1e-3, rtol: 1e-3, atol: 1e-4, "relu") { t in relu(t[0]) }
+    }
+
+    func testReluGradientAtZeroIsZero() throws {
+        let x = try Tensor(shape: [5], [0, -1, 2, 0, -0.0], requiresGrad: true)
+        let y = relu(x)
+        XCTAssertEqual(y.array, [0, 0, 2, 0, 0])
+        try sum(y).backward()
+        XCTAssertEqual(x.grad!.array, [0, 0, 1, 0, 0], "PyTorch convention: relu'(0) = 0")
+        // The fused BN ReLU follows the same convention: an output of exactly 0 passes no gradient.
+        let z = try Tensor(shape: [2, 1], [1, -1], requiresGrad: true)
+        let rm = Tensor.zeros([1]), rv = Tensor.full([1], 1)
+        let y0 = try batchNorm(z, gamma: nil, beta: nil, runningMean: rm, runningVar: rv, training: false).array[0]
+        let beta = try Tensor(shape: [1], [-y0], requiresGrad: true)   // shift = −y0: outputs exactly 0 and < 0
+        let out = try batchNorm(z, gamma: nil, beta: beta, runningMean: rm, runningVar: rv, training: false, fuseReLU: true)
+        XCTAssertEqual(out.array, [0, 0])
+        try sum(out).backward()
+        XCTAssertEqual(z.grad!.array, [0, 0])
+        XCTAssertEqual(beta.grad!.array, [0])
+    }
+
+    func testGlobalAvgPool() throws {
+        var rng = RNG(seed: 13)
+        let x = randomTensor([2, 3, 4, 5], &rng)
+        try gradCheck([x], h: 1e-3, rtol: 1e-3, atol: 1e-4, "globalAvgPool") { t in try globalAvgPool(t[0]) }
+        let y = try globalAvgPool(x)
+        XCTAssertEqual(y.shape, [2, 3])
+        let xv = x.array
+        assertClose(y.array, (0..<6).map { p in xv[(p * 20)..<(p * 20 + 20)].reduce(0, +) / 20 }, rtol: 1e-5, atol: 1e-6)
+    }
+
+    /// Shape pairs that broadcast: both directions of [N, D] vs [D], [N, 1], [1, D], plus
+    /// both operands broadcast at once, equal shapes, a scalar and a per-channel [C, 1, 1].
+    private let broadcastPairs: [([Int], [Int], [Int])] = [
+        ([3, 4], [3, 4], [3, 4]),
+        ([3, 4], [4], [3, 4]), ([4], [3, 4], [3, 4]),
+        ([3, 4], [3, 1], [3, 4]), ([3, 1], [3, 4], [3, 4]),
+        ([3, 4], [1, 4], [3, 4]), ([1, 4], [3, 4], [3, 4]),
+        ([3, 1], [1, 4], [3, 4]), ([1, 4], [3, 1], [3, 4]),
+        ([3, 4], [], [3, 4]), ([], [3, 4], [3, 4]),
+        ([2, 3, 2, 2], [3, 1, 1], [2, 3, 2, 2]),
+    ]
+
+    private func checkBinary(_ name: String, seed: UInt64, divisor: Bool,
+                             _ op: @escaping (Tensor, Tensor) throws -> Tensor) throws {
+        var rng = RNG(seed: seed)
+        for (sa, sb, so) in broadcastPairs {
+            let a = randomTensor(sa, &rng)
+            let b = divisor ? randomTensorAwayFromZero(sb, &rng, minAbs: 0.5, maxAbs: 1.5) : randomTensor(sb, &rng)
+            try gradCheck([a, b], h: 1e-3, rtol: 1e-2, atol: 1e-3, "\(name) \(sa) with \(sb)") { t in
+                let y = try op(t[0], t[1])
+                XCTAssertEqual(y.shape, so)
+                return y
+            }
+        }
+    }
+
+    func testAddBroadcasting() throws { try checkBinary("add", seed: 14, divisor: false) { try $0 + $1 } }
+    func testSubBroadcasting() throws { try checkBinary("sub", seed: 15, divisor: false) { try $0 - $1 } }
+    func testMulBroadcasting() throws { try checkBinary("mul", seed: 16, divisor: false) { try $0 * $1 } }
+    func testDivBroadcasting() throws { try checkBinary("div", seed: 17, divisor: true) { try $0 / $1 } }
+
+    func testBroadcastValues() throws {
+        let a = try Tensor(shape: [2, 3], [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try (a + Tensor(shape: [3], [10, 20, 30])).array, [11, 22, 33, 14, 25, 36])
+        XCTAssertEqual(try (a - Tensor(shape: [2, 1], [1, 2])).array, [0, 1, 2, 2, 3, 4])
+        XCTAssertEqual(try (Tensor(shape: [1, 3], [2, 2, 2]) * a).array, [2, 4, 6, 8, 10, 12])
+        XCTAssertEqual(try (Tensor(shape: [2, 1], [6, 12]) / Tensor(shape: [1, 3], [1, 2, 3])).array, [6, 3, 2, 12, 6, 4])
+    }
+
+    func testSameTensorAsBothOperands() throws {
+        var rng = RNG(seed: 18)
+        let x = randomTensor([3, 4], &rng)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "x * x") { t in try t[0] * t[0] }
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "concat([x, x])") { t in try concat([t[0], t[0]]) }
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "x·xᵀ") { t in try matmul(t[0], t[0], transposeB: true) }
+    }
+
+    func testSharedSubexpressions() throws {
+        // A diamond-shaped graph: y1 feeds three later nodes, y2 two. Backward must visit every
+        // node after all of its consumers (topological order) and sum the contributions.
+        var rng = RNG(seed: 39)
+        let x = randomTensor([2, 3], &rng), v = randomTensor([3], &rng)
+        try gradCheck([x, v], h: 1e-3, rtol: 1e-2, atol: 1e-3, "diamond") { t in
+            let y1 = scale(t[0], 0.5)
+            let y2 = exp(y1)
+            let y3 = try y1 * y2 + t[1]
+            let y4 = try reshape(y3, [3, 2])
+            let y5 = try matmul(y4, y1)          // [3, 2]·[2, 3]
+            return try concat([y5, y2 * t[1], y1])
+        }
+    }
+
+    func testExp() throws {
+        var rng = RNG(seed: 19)
+        let x = randomTensor([3, 5], &rng, -2, 2)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "exp") { t in exp(t[0]) }
+    }
+
+    func testLog() throws {
+        var rng = RNG(seed: 20)
+        let x = randomTensor([3, 5], &rng, 0.5, 3)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "log") { t in log(t[0]) }
+    }
+
+    func testScale() throws {
+        var rng = RNG(seed: 21)
+        let x = randomTensor([3, 5], &rng)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "scale") { t in scale(t[0], -2.5) }
+    }
+
+    // MARK: - Reductions
+
+    func testSumAndMeanAll() throws {
+        var rng = RNG(seed: 22)
+        let x = randomTensor([3, 4], &rng)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "sum") { t in sum(t[0]) }
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "mean") { t in mean(t[0]) }
+        XCTAssertEqual(sum(x).shape, [])
+        assertClose([sum(x).item], [x.array.reduce(0, +)], rtol: 1e-6, atol: 1e-6)
+        assertClose([mean(x).item], [x.array.reduce(0, +) / 12], rtol: 1e-6, atol: 1e-6)
+    }
+
+    func testSumAndMeanOverAxis() throws {
+        var rng = RNG(seed: 23)
+        let x = randomTensor([3, 4], &rng)
+        let x3 = randomTensor([2, 3, 4], &rng)
+        for keep in [false, true] {
+            for axis in [0, 1] {
+                try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "sum axis \(axis) keepDims \(keep)") { t in
+                    let y = try sum(t[0], axis: axis, keepDims: keep)
+                    XCTAssertEqual(y.shape, keep ? (axis == 0 ? [1, 4] : [3, 1]) : (axis == 0 ? [4] : [3]))
+                    return y
+                }
+                try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "mean axis \(axis) keepDims \(keep)") { t in
+                    try mean(t[0], axis: axis, keepDims: keep)
+                }
+            }
+            for axis in [0, 1, 2] {
+                try gradCheck([x3], h: 1e-3, rtol: 1e-2, atol: 1e-3, "sum [2, 3, 4] axis \(axis) keepDims \(keep)") { t in
+                    try sum(t[0], axis: axis, keepDims: keep)
+                }
+            }
+        }
+        let v = try Tensor(shape: [2, 3], [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(try sum(v, axis: 0).array, [5, 7, 9])
+        XCTAssertEqual(try sum(v, axis: 1, keepDims: true).array, [6, 15])
+        XCTAssertEqual(try mean(v, axis: 1).array, [2, 5])
+        XCTAssertThrowsError(try sum(v, axis: 2))
+    }
+
+    // MARK: - Normalisation, softmax
+
+    func testL2Normalize() throws {
+        var rng = RNG(seed: 24)
+        let x = randomTensor([4, 5], &rng)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "l2Normalize") { t in try l2Normalize(t[0]) }
+        let wide = randomTensor([2, 37], &rng)   // SIMD body plus tail in vdot
+        try gradCheck([wide], h: 1e-3, rtol: 1e-2, atol: 1e-3, "l2Normalize D = 37") { t in try l2Normalize(t[0]) }
+        let y = try l2Normalize(try Tensor(shape: [1, 2], [3, 4]))
+        assertClose(y.array, [0.6, 0.8])
+    }
+
+    func testSoftmax() throws {
+        var rng = RNG(seed: 25)
+        let x = randomTensor([3, 5], &rng, -2, 2)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "softmax") { t in try softmax(t[0]) }
+        let y = try softmax(try Tensor(shape: [1, 3], [1, 2, 3]))
+        let e = [1, 2, 3].map { Foundation.exp(Double($0)) }, s = e.reduce(0, +)
+        assertClose(y.array, e.map { Float($0 / s) }, rtol: 1e-6, atol: 1e-7)
+    }
+
+    func testLogSoftmax() throws {
+        var rng = RNG(seed: 26)
+        let x = randomTensor([3, 5], &rng, -2, 2)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "logSoftmax") { t in try logSoftmax(t[0]) }
+        // Large logits stay finite (max subtraction).
+        let y = try logSoftmax(try Tensor(shape: [1, 2], [1000, 0]))
+        assertClose(y.array, [0, -1000], rtol: 1e-6, atol: 1e-6)
+    }
+
+    // MARK: - Shape ops
+
+    func testConcat() throws {
+        var rng = RNG(seed: 27)
+        let a = randomTensor([2, 3], &rng), b = randomTensor([3, 3], &rng), c = randomTensor([1, 3], &rng)
+        try gradCheck([a, b, c], h: 1e-3, rtol: 1e-2, atol: 1e-3, "concat 2-D") { t in
+            let y = try concat(t)
+            XCTAssertEqual(y.shape, [6, 3])
+            return y
+        }
+        let p = randomTensor([1, 2, 2, 2], &rng), q = randomTensor([2, 2, 2, 2], &rng)
+        try gradCheck([p, q], h: 1e-3, rtol: 1e-2, atol: 1e-3, "concat 4-D") { t in try concat(t) }
+        XCTAssertEqual(try concat([a, b, c]).array, a.array + b.array + c.array)
+    }
+
+    func testSlice() throws {
+        var rng = RNG(seed: 28)
+        let x = randomTensor([5, 3], &rng)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "slice 1..<4") { t in
+            let y = try slice(t[0], 1..<4)
+            XCTAssertEqual(y.shape, [3, 3])
+            return y
+        }
+        XCTAssertEqual(try slice(x, 1..<4).array, Array(x.array[3..<12]))
+        XCTAssertThrowsError(try slice(x, 3..<6))
+    }
+
+    func testSplit() throws {
+        var rng = RNG(seed: 29)
+        let x = randomTensor([6, 2], &rng)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "split [1, 3, 2]") { t in
+            let parts = try split(t[0], sizes: [1, 3, 2])
+            XCTAssertEqual(parts.map(\.shape), [[1, 2], [3, 2], [2, 2]])
+            return parts
+        }
+        // Only some pieces used: the unused rows get zero gradient.
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "split, middle piece only") { t in
+            try split(t[0], sizes: [2, 2, 2])[1]
+        }
+        XCTAssertThrowsError(try split(x, sizes: [2, 2]))
+    }
+
+    func testReshape() throws {
+        var rng = RNG(seed: 30)
+        let x = randomTensor([2, 6], &rng)
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "reshape") { t in
+            // A nonlinearity after the reshape so that the gradient depends on the layout.
+            try reshape(t[0], [3, 4]) * reshape(t[0], [3, 4])
+        }
+        try gradCheck([x], h: 1e-3, rtol: 1e-2, atol: 1e-3, "reshape to rank 3, then sum over an axis") { t in
+            try sum(try reshape(t[0], [2, 3, 2]), axis: 1)
+        }
+        XCTAssertEqual(try reshape(x, [4, 3]).array, x.array)
+        XCTAssertThrowsError(try reshape(x, [5, 2])) { e in
+            XCTAssertTrue("\(e)".contains("[2, 6]") && "\(e)".contains("[5, 2]"), "\(e)")
+        }
+    }
+
+    // MARK: - Composites
+
+    func testCosineSimilarity() throws {
+        var rng = RNG(seed: 31)
+        let a = randomTensor([4, 5], &rng), b = randomTensor([4, 5], &rng)
+        try gradCheck([a, b], h: 1e-3, rtol: 1e-2, atol: 1e-3, "cosineSimilarity") { t in try cosineSimilarity(t[0], t[1]) }
+        let s = try cosineSimilarity(try Tensor(shape: [2, 2], [1, 0, 1, 1]), try Tensor(shape: [2, 2], [0, 2, 2, 2]))
+        assertClose(s.array, [0, 1], rtol: 1e-6, atol: 1e-6)
+    }
+
+    func testNegativeCosine() throws {
+        var rng = RNG(seed: 32)
+        let p = randomTensor([4, 5], &rng), z = randomTensor([4, 5], &rng)
+        try gradCheck([p, z], h: 1e-3, rtol: 1e-2, atol: 1e-3, "negativeCosine") { t in try negativeCosine(t[0], t[1]) }
+        let same = try negativeCosine(p, p)
+        assertClose([same.item], [-1], rtol: 1e-6, atol: 1e-6)
+    }
+
+    func testCrossEntropy() throws {
+        var rng = RNG(seed: 33)
+        let logits = randomTensor([5, 4], &rng, -2, 2)
+        let labels = [0, 3, 1, 1, 2]
+        try gradCheck([logits], h: 1e-3, rtol: 1e-2, atol: 1e-3, "crossEntropy") { t in try crossEntropy(t[0], labels: labels) }
+        // Value: mean of −log softmax[label].
+        let lv = logits.array
+        var ref = 0.0
+        for (i, y) in labels.enumerated() {
+            let row = lv[(i * 4)..<(i * 4 + 4)].map(Double.init)
+            ref -= row[y] - Foundation.log(row.map { Foundation.exp($0) }.reduce(0, +))
+        }
+        assertClose([try crossEntropy(logits, labels: labels).item], [Float(ref / 5)], rtol: 1e-5, atol: 1e-6)
+        XCTAssertThrowsError(try crossEntropy(logits, labels: [0, 1, 2, 3, 4]))
+        XCTAssertThrowsError(try crossEntropy(logits, labels: [0, 1]))
+    }
+
+    func testSmallNetworkEndToEnd() throws {
+        // conv → BN → (ReLU away from kinks is not guaranteed, so exp) → pool → linear → cross-entropy.
+        var rng = RNG(seed: 34)
+        let x = randomTensor([3, 2, 4, 4], &rng), w = randomTensor([3, 2, 3, 3], &rng, -0.5, 0.5)
+        let g = randomTensor([3], &rng, 0.5, 1.5), b = randomTensor([3], &rng, -0.5, 0.5)
+        let fc = randomTensor([4, 3], &rng), fb = randomTensor([4], &rng)
+        let rm = Tensor.zeros([3]), rv = Tensor.full([3], 1)
+        try gradCheck([x, w, g, b, fc, fb], h: 1e-3, rtol: 1e-2, atol: 2e-3, "conv-bn-exp-pool-linear-CE") { t in
+            let h1 = try conv2d(t[0], t[1], stride: 1, padding: 1)
+            let h2 = try batchNorm(h1, gamma: t[2], beta: t[3], runningMean: rm, runningVar: rv, training: true)
+            let h3 = try globalAvgPool(exp(scale(h2, 0.5)))
+            return try crossEntropy(try linear(h3, t[4], t[5]), labels: [1, 3, 0])
+        }
+    }
+
+    func testLargeShapesUseTheParallelPaths() throws {
+        // Big enough that parallelFor splits the work over threads (count·cost ≥ 32768) in im2col,
+        // col2im, the NCHW permutes, batchNorm forward/backward and the unary ops; a sample of
+        // elements of each input is checked. Larger sums of roundoff here, so conv and BN take
+        // h = 1e-2 (conv is linear: no truncation error; BN's is O(h²/M)).
+        XCTAssertGreaterThan(parallelThreads, 0)
+        var rng = RNG(seed: 38)
+        let x = randomTensor([8, 8, 16, 16], &rng), w = randomTensor([16, 8, 3, 3], &rng, -0.3, 0.3)
+        for stride in [1, 2] {
+            try gradCheck([x, w], h: 1e-2, rtol: 1e-2, atol: 2e-3, sample: 12, "large conv2d stride \(stride)") { t in
+                try conv2d(t[0], t[1], stride: stride, padding: 1)
+            }
+        }
+        let (g, b) = affineParams(8, &rng)
+        let rm = Tensor.zeros([8]), rv = Tensor.full([8], 1)
+        let xb = bnInput([8, 8, 16, 16], &rng)
+        try gradCheck([xb, g, b], h: 1e-2, rtol: 1e-2, atol: 2e-3, sample: 12, "large batchNorm2d train") { t in
+            try batchNorm(t[0], gamma: t[1], beta: t[2], runningMean: rm, runningVar: rv, training: true)
+        }
+        let u = randomTensor([200, 200], &rng, -2, 2)
+        try gradCheck([u], h: 1e-3, rtol: 1e-2, atol: 1e-3, sample: 16, "large exp") { t in exp(t[0]) }
+        try gradCheck([u], h: 1e-3, rtol: 1e-2, atol: 1e-3, sample: 16, "large scale") { t in scale(t[0], 0.5) }
+        // Parallel forward values equal a serial reference.
+        let e = exp(u).array, uv = u.array
+        XCTAssertEqual(e, uv.map { Foundation.exp($0) })
+        XCTAssertEqual(relu(u).array, uv.map { max($0, 0) })
+    }
+
+    // MARK: - Autograd bookkeeping
+
+    func testGradientsAccumulateAcrossBackwardCalls() throws {
+        var rng = RNG(seed: 35)
+        let x = randomTensor([3, 4], &rng), w = randomTensor([2, 4], &rng, -1, 1)
+        w.setRequiresGrad(true)
+        try sum(try linear(x, w) * linear(x, w)).backward()
+        let g1 = w.grad!.array
+        try mean(try linear(x, w)).backward()
+        let g2only: [Float] = try {
+            let w2 = w.detachedCopy(); w2.setRequiresGrad(true)
+            try mean(try linear(x, w2)).backward()
+            return w2.grad!.array
+        }()
+        assertClose(w.grad!.array, zip(g1, g2only).map { $0 + $1 }, rtol: 1e-6, atol: 1e-6, "grad of the first + second loss")
+        w.zeroGrad()
+        XCTAssertNil(w.grad, "zeroGrad clears the gradient")
+        try mean(try linear(x, w)).backward()
+        assertClose(w.grad!.array, g2only, rtol: 0, atol: 0, "after zeroGrad only the new gradient")
+    }
+
+    func testNoGradRecordsNothing() throws {
+        var rng = RNG(seed: 36)
+        let x = randomTensor([3, 4], &rng), w = randomTensor([2, 4], &rng)
+        w.setRequiresGrad(true)
+        let y = try noGrad { try mean(relu(try linear(x, w))) }
+        XCTAssertFalse(y.requiresGrad)
+        XCTAssertTrue(y.isLeaf)
+        XCTAssertThrowsError(try y.backward()) { e in
+            guard case TensorError.notDifferentiable = e else { return XCTFail("\(e)") }
+        }
+        XCTAssertNil(w.grad)
+        // Recording resumes afterwards; the values are the same.
+        let z = try mean(relu(try linear(x, w)))
+        XCTAssertTrue(z.requiresGrad)
+        XCTAssertEqual(z.item, y.item)
+        // Nested noGrad restores the enclosing mode.
+        noGrad { noGrad {}; XCTAssertFalse(GradMode.isEnabled) }
+        XCTAssertTrue(GradMode.isEnabled)
+    }
+
+    func testBackwardOnNonScalarThrows() throws {
+        let x = Tensor.zeros([2, 2], requiresGrad: true)
+        XCTAssertThrowsError(try scale(x, 2).backward())
+    }
+
+    func testStopGradientBlocksTheStoppedBranch() throws {
+        // SimSiam shape: z = enc(x), p = pred(z), L = D(p, stopgrad(z)). The gradient must be
+        // exactly the one obtained with z replaced by a constant copy in the second slot.
+        var rng = RNG(seed: 37)
+        let x = randomTensor([4, 3], &rng)
+        let w1 = randomTensor([5, 3], &rng), w2 = randomTensor([5, 5], &rng)
+        w1.setRequiresGrad(true); w2.setRequiresGrad(true)
+
+        let z = try linear(x, w1), p = try linear(z, w2)
+        try negativeCosine(p, stopGradient(z)).backward()
+        let g1 = w1.grad!.array, g2 = w2.grad!.array
+        w1.zeroGrad(); w2.zeroGrad()
+
+        let zc = try linear(x, w1), pc = try linear(zc, w2)
+        let constant = zc.detachedCopy()
+        try negativeCosine(pc, constant).backward()
+        XCTAssertEqual(w1.grad!.array, g1, "stopGradient: w1 gradient equals the constant-target gradient")
+        XCTAssertEqual(w2.grad!.array, g2, "stopGradient: w2 gradient equals the constant-target gradient")
+
+        // And it differs from the un-stopped loss (the stop really removed a path).
+        w1.zeroGrad(); w2.zeroGrad()
+        let zf = try linear(x, w1), pf = try linear(zf, w2)
+        try negativeCosine(pf, zf).backward()
+        let diff = zip(w1.grad!.array, g1).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(diff, 1e-3)
+
+        // A stopped tensor needs no gradient and shares the values.
+        let s = stopGradient(z)
+        XCTAssertFalse(s.requiresGrad)
+        XCTAssertEqual(s.array, z.array)
+        // Finite differences of the stopped form w.r.t. p only match the analytic gradient.
+        let target = z.detachedCopy()
+        try gradCheck([p.detachedCopy()], h: 1e-3, rtol: 1e-2, atol: 1e-3, "negativeCosine(p, stopGradient(z))") { t in
+            try negativeCosine(t[0], stopGradient(target))
+        }
+    }
+
+    // MARK: - Shape errors name both shapes
+
+    private func assertThrowsNaming(_ shapes: [[Int]], _ what: String, file: StaticString = #filePath, line: UInt = #line,
+                                    _ body: () throws -> Tensor) {
+        XCTAssertThrowsError(try body(), what, file: file, line: line) { e in
+            let msg = "\(e)"
+            for s in shapes {
+                XCTAssertTrue(msg.contains("\(s)"), "\(what): message \"\(msg)\" does not name \(s)", file: file, line: line)
+            }
+        }
+    }
+
+    func testShapeErrorsNameBothShapes() throws {
+        assertThrowsNaming([[2, 3], [4, 5]], "matmul") { try matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5])) }
+        assertThrowsNaming([[3, 2], [4, 5]], "matmul transposeA") {
+            try matmul(Tensor.zeros([3, 2]), Tensor.zeros([4, 5]), transposeA: true)
+        }
+        assertThrowsNaming([[4, 3], [5, 2]], "linear") { try linear(Tensor.zeros([4, 3]), Tensor.zeros([5, 2])) }
+        assertThrowsNaming([[5, 2], [3]], "linear bias") {
+            try linear(Tensor.zeros([4, 2]), Tensor.zeros([5, 2]), Tensor.zeros([3]))
+        }
+        assertThrowsNaming([[1, 3, 5, 5], [2, 2, 3, 3]], "conv2d channels") {
+            try conv2d(Tensor.zeros([1, 3, 5, 5]), Tensor.zeros([2, 2, 3, 3]))
+        }
+        assertThrowsNaming([[1, 1, 2, 2], [1, 1, 3, 3]], "conv2d kernel larger than the input") {
+            try conv2d(Tensor.zeros([1, 1, 2, 2]), Tensor.zeros([1, 1, 3, 3]))
+        }
+        assertThrowsNaming([[2, 3], [4]], "add") { try Tensor.zeros([2, 3]) + Tensor.zeros([4]) }
+        assertThrowsNaming([[2, 3], [3, 1]], "mul") { try Tensor.zeros([2, 3]) * Tensor.zeros([3, 1]) }
+        assertThrowsNaming([[2, 3], [2, 4]], "concat") { try concat([Tensor.zeros([2, 3]), Tensor.zeros([2, 4])]) }
+        assertThrowsNaming([[2, 3], [2, 3, 1]], "concat rank") { try concat([Tensor.zeros([2, 3]), Tensor.zeros([2, 3, 1])]) }
+        assertThrowsNaming([[4, 3], [2]], "batchNorm gamma") {
+            try batchNorm(Tensor.zeros([4, 3]), gamma: Tensor.zeros([2]), beta: nil,
+                          runningMean: Tensor.zeros([3]), runningVar: Tensor.full([3], 1), training: true)
+        }
+        assertThrowsNaming([[2, 4, 2, 2], [3]], "batchNorm running mean") {
+            try batchNorm(Tensor.zeros([2, 4, 2, 2]), gamma: nil, beta: nil,
+                          runningMean: Tensor.zeros([3]), runningVar: Tensor.full([4], 1), training: false)
+        }
+        assertThrowsNaming([[2, 3], [5]], "cosineSimilarity") { try cosineSimilarity(Tensor.zeros([2, 3]), Tensor.zeros([5])) }
+    }
+}
+
+import Foundation

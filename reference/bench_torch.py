@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `ablate bench`: the same SimSiam training step on the CPU.
+
+Model (PROTOCOLS.md, `mini`): convnet(c1..c4) = 4 x [conv3x3 (no bias, pad 1, strides 1,2,2,2)
+- BN - ReLU], global average pool; projector c4->512->512->512 with BN+ReLU on the hidden
+layers only (last Linear has a bias); predictor 512->128 (no bias) - BN - ReLU -> 512 (bias).
+Step: zero_grad, forward both views (batch 256, 1x28x28 random inputs, no augmentation),
+L = 1/2 D(p1, sg(z2)) + 1/2 D(p2, sg(z1)), backward, SGD (momentum 0.9, wd 5e-4,
+lr 0.05*B/256; encoder cosine per step, predictor fixed lr).
+
+Prints one JSON line with the same keys as ablate's StepBenchmarkResult. images_per_second
+counts batch images (B per step, each seen as two views) per second from the median step time.
+"""
+import argparse
+import json
+import math
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MODELS = {"mini": (16, 32, 64, 128), "convnet-w": (32, 64, 128, 256)}
+
+
+def convnet(widths, in_channels=1):
+    layers, cin = [], in_channels
+    for i, w in enumerate(widths):
+        layers += [nn.Conv2d(cin, w, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+                   nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+        cin = w
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers)
+
+
+class SimSiam(nn.Module):
+    def __init__(self, widths, dim=512, pred_dim=128):
+        super().__init__()
+        self.backbone = convnet(widths)
+        self.projector = nn.Sequential(
+            nn.Linear(widths[-1], dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(inplace=True),
+            nn.Linear(dim, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(inplace=True),
+            nn.Linear(dim, dim))
+        self.predictor = nn.Sequential(
+            nn.Linear(dim, pred_dim, bias=False), nn.BatchNorm1d(pred_dim), nn.ReLU(inplace=True),
+            nn.Linear(pred_dim, dim))
+
+    def forward(self, x1, x2):
+        z1 = self.projector(self.backbone(x1))
+        z2 = self.projector(self.backbone(x2))
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        return p1, p2, z1.detach(), z2.detach()
+
+
+def loss_fn(p1, p2, z1, z2):
+    return -0.5 * (F.cosine_similarity(p1, z2, dim=-1).mean() + F.cosine_similarity(p2, z1, dim=-1).mean())
+
+
+def peak_rss_kib():
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r // 1024 if sys.platform == "darwin" else r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=sorted(MODELS), default="mini")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if args.steps < 1 or args.warmup < 0 or args.batch < 2:
+        ap.error("need --steps >= 1, --warmup >= 0, --batch >= 2")
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    widths = MODELS[args.model]
+    model = SimSiam(widths).train()
+    lr = 0.05 * args.batch / 256
+    total = args.warmup + args.steps
+    opt = torch.optim.SGD([
+        {"params": list(model.backbone.parameters()) + list(model.projector.parameters()), "fix_lr": False},
+        {"params": model.predictor.parameters(), "fix_lr": True},
+    ], lr=lr, momentum=0.9, weight_decay=5e-4)
+    x1 = torch.randn(args.batch, 1, 28, 28)
+    x2 = torch.randn(args.batch, 1, 28, 28)
+    setup_rss = peak_rss_kib()
+
+    def step(t):
+        cur = lr * 0.5 * (1 + math.cos(math.pi * t / total))
+        for g in opt.param_groups:
+            g["lr"] = lr if g["fix_lr"] else cur
+        opt.zero_grad(set_to_none=True)
+        p1, p2, z1, z2 = model(x1, x2)
+        loss = loss_fn(p1, p2, z1, z2)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    loss = 0.0
+    for t in range(args.warmup):
+        loss = step(t)
+    times = []
+    for t in range(args.steps):
+        t0 = time.perf_counter()
+        loss = step(args.warmup + t)
+        times.append((time.perf_counter() - t0) * 1000)
+    if not math.isfinite(loss):
+        print(f"bench_torch: loss is {loss}; the measurement is meaningless", file=sys.stderr)
+        sys.exit(1)
+    median = statistics.median(times)
+    print(json.dumps({
+        "framework": "pytorch", "torch_version": torch.__version__, "model": args.model,
+        "widths": list(widths), "batch": args.batch,
+        "warmup_steps": args.warmup, "timed_steps": args.steps,
+        "ms_per_step_median": median, "ms_per_step_mean": statistics.fmean(times),
+        "ms_per_step_min": min(times),
+        "images_per_second": args.batch / (median / 1000),
+        "peak_rss_kib": peak_rss_kib(), "setup_rss_kib": setup_rss,
+        "final_loss": loss, "threads": torch.get_num_threads(),
+    }, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
