@@ -32,9 +32,9 @@ test: deps
 bench: build
 	$(BIN) bench --output results/bench.md
 
-# The default table. Until the registry exists: the smoke protocol end to end.
+# The default table: SimSiam Fig 2 (stop-gradient) on `mini`, one seed; prints its markdown.
 reproduce: build
-	$(BIN) train --protocol smoke
+	$(BIN) run simsiam-fig2 --seeds 1
 
 clean:
 	rm -rf .build

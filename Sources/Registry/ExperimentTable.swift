@@ -14,8 +14,8 @@ public struct ExperimentTable: Sendable, Equatable {
     public var source: String
     /// `smoke`, `mini` or `cifar` (PROTOCOLS.md).
     public var protocolName: String
-    /// What each run reports. The first metric is the one the rows' `paper` values are in and
-    /// the one `within`/`below`/`above` claims compare.
+    /// What each run reports. The first metric is the one the rows' `paper` values are in;
+    /// `within`/`below`/`above` claims compare the measured kNN top-1 (see Report's `evaluateClaim`).
     public var metrics: [Metric]
     /// Seeds per row by default.
     public var seeds: Int
@@ -127,7 +127,7 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
     case collapses
     case doesNotCollapse
     case diverges
-    /// |this row − target row| ≤ points, in the table's first metric.
+    /// |this row − target row| ≤ points, in measured kNN top-1 %.
     case within(points: Double, of: String)
     case below(String)
     case above(String)

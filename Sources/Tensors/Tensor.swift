@@ -17,6 +17,9 @@ public final class Tensor {
     var backwardFn: ((UnsafePointer<Float>) -> Void)?
     /// Whether `grad` was just allocated and holds garbage that the next writer must overwrite.
     var gradIsFresh = false
+    /// Set when a backward pass has released this result's graph; a second pass through it would
+    /// silently miss everything upstream, so `backward()` refuses it.
+    var graphReleased = false
 
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
@@ -146,6 +149,10 @@ extension Tensor {
         var stack: [(Tensor, Int)] = [(self, 0)]
         visited.insert(ObjectIdentifier(self))
         while let (node, next) = stack.popLast() {
+            if node.graphReleased {
+                throw TensorError.notDifferentiable(
+                    "part of this graph was already used by an earlier backward() and released; recompute the forward pass")
+            }
             if next < node.parents.count {
                 stack.append((node, next + 1))
                 let p = node.parents[next]
@@ -161,6 +168,7 @@ extension Tensor {
             node.backwardFn = nil
             node.parents = []
             node.grad = nil
+            node.graphReleased = true
         }
     }
 }

@@ -45,6 +45,9 @@ struct Run: ParsableCommand {
     @Option(help: "Directory with Fashion-MNIST's *-ubyte.gz files (mini).")
     var data: String?
 
+    @Option(help: "Directory the markdown tables are written to.")
+    var output: String = "results"
+
     @OptionGroup var options: TableOptions
 
     func run() throws {
@@ -70,13 +73,9 @@ struct Run: ParsableCommand {
         print("ran \(summary.ranNow), reused \(summary.skipped), failed \(summary.failed) of \(summary.total)")
         for f in summary.failures { print("  failed: \(f)") }
         for t in tables {
-            let seedsUsed = (0..<UInt64(max(1, seeds ?? t.seeds))).map { $0 }
-            let epochsUsed = try epochs ?? Plan.jobs(for: t, rows: [t.rows[0].name], seeds: 1, protocolName: protocolName,
-                                                     checkpointDirectory: checkpoints).first?.config.epochs ?? 0
-            var description = TableDescription(t, epochs: epochsUsed, seeds: seedsUsed)
-            if let protocolName { description.protocolName = protocolName }
-            let markdown = try TableReport(table: description, store: store).markdown()
-            let path = "results/\(t.id).md"
+            let markdown = try renderTable(t, store: store, seeds: seeds, protocolName: protocolName, epochs: epochs)
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            let path = (output as NSString).appendingPathComponent("\(t.id).md")
             try markdown.write(toFile: path, atomically: true, encoding: .utf8)
             print("\n" + markdown)
             print("wrote \(path)")

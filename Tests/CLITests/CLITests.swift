@@ -94,7 +94,7 @@ final class CLITests: XCTestCase {
 
     func runArgs(_ db: String, seeds: Int = 2) -> [String] {
         ["run", "simsiam-fig2", "--protocol", "smoke", "--seeds", "\(seeds)", "--db", db,
-         "--checkpoints", tmp.appendingPathComponent("ck").path]
+         "--checkpoints", tmp.appendingPathComponent("ck").path, "--output", tmp.path]
     }
 
     func testSIGKILLMidRunThenRerunCompletesWithoutDuplicates() throws {

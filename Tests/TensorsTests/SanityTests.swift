@@ -26,3 +26,13 @@ final class SanityTests: XCTestCase {
         assertClose(x.grad!.array, [1, 2])
     }
 }
+
+final class ReleasedGraphTests: XCTestCase {
+    func testSecondBackwardThroughAReleasedGraphThrows() throws {
+        let x = try Tensor(shape: [2], [1, 2], requiresGrad: true)
+        let z = scale(x, 3)                       // shared intermediate
+        let a = sum(z), b = sum(try z * z)
+        try a.backward()
+        XCTAssertThrowsError(try b.backward()) { e in XCTAssertTrue("\(e)".contains("already used"), "\(e)") }
+    }
+}
