@@ -120,17 +120,8 @@ public func batchNorm(
                         }
                         for b in 0..<n {
                             let o = (b * c + ch) * hw
-                            let d = dyb.value + o, xs = xp.value + o, g = gxp.value + o
-                            if let mask = maskBox.value.map({ $0 + o }) {
-                                for i in 0..<hw {
-                                    let v = k * ((mask[i] > 0 ? d[i] : 0) - a - (xs[i] - mu) * bcoef)
-                                    g[i] = overwrite ? v : g[i] + v
-                                }
-                            } else if overwrite {
-                                for i in 0..<hw { g[i] = k * (d[i] - a - (xs[i] - mu) * bcoef) }
-                            } else {
-                                for i in 0..<hw { g[i] += k * (d[i] - a - (xs[i] - mu) * bcoef) }
-                            }
+                            vbatchNormInputGrad(dyb.value + o, maskBox.value.map { $0 + o }, xp.value + o, gxp.value + o, hw,
+                                                k: k, a: a, mu: mu, b: bcoef, overwrite: overwrite)
                         }
                     }
                 }

@@ -110,3 +110,29 @@ func vshiftedMoments(_ p: UnsafePointer<Float>, _ n: Int, _ k: Float) -> (Float,
     while i < n { let d = p[i] - k; a += d; b += d * d; i += 1 }
     return (a, b)
 }
+
+/// g[i] (=|+=) k·(m·d[i] − a − (x[i] − μ)·b), m = (y[i] > 0) when `y` is given: BN's input gradient.
+@inline(__always)
+func vbatchNormInputGrad(_ d: UnsafePointer<Float>, _ y: UnsafePointer<Float>?, _ x: UnsafePointer<Float>,
+                         _ g: UnsafeMutablePointer<Float>, _ n: Int,
+                         k: Float, a: Float, mu: Float, b: Float, overwrite: Bool) {
+    let kv = SIMD16<Float>(repeating: k), av = SIMD16<Float>(repeating: a)
+    let muv = SIMD16<Float>(repeating: mu), bv = SIMD16<Float>(repeating: b)
+    let rd = UnsafeRawPointer(d), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(g)
+    var i = 0
+    while i + 16 <= n {
+        var dv = rd.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        if let y { dv.replace(with: 0, where: UnsafeRawPointer(y).loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) .<= 0) }
+        let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        var v = kv * (dv - av - (xv - muv) * bv)
+        if !overwrite { v += rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) }
+        rg.storeBytes(of: v, toByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < n {
+        let dm = (y.map { $0[i] > 0 } ?? true) ? d[i] : 0
+        let v = k * (dm - a - (x[i] - mu) * b)
+        g[i] = overwrite ? v : g[i] + v
+        i += 1
+    }
+}
