@@ -48,13 +48,15 @@ let package = Package(
             swiftSettings: optimized
         ),
 
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "NN"], swiftSettings: optimized),
+        // The one approximate-equality helper shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport", swiftSettings: optimized),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "NN", "TestSupport"], swiftSettings: optimized),
         .testTarget(name: "DataTests", dependencies: ["Data", "CZlib"], swiftSettings: optimized),
         .testTarget(name: "SSLTests", dependencies: ["SSL"], swiftSettings: optimized),
         .testTarget(name: "CLITests", dependencies: ["ablate", "CSQLite"], swiftSettings: optimized),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"], swiftSettings: optimized),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Report", "Registry", "SSL"], swiftSettings: optimized),
-        .testTarget(name: "NNTests", dependencies: ["NN", "SSL"], resources: [.copy("Fixtures")], swiftSettings: optimized),
+        .testTarget(name: "NNTests", dependencies: ["NN", "SSL", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: optimized),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -41,11 +41,8 @@ public func softmax(_ x: Tensor) throws -> Tensor {
     let y = out.pointer
     for r in 0..<rows {
         let src = x.pointer + r * d, dst = y + r * d
-        var mx = -Float.infinity
-        for i in 0..<d { mx = max(mx, src[i]) }
-        var s: Float = 0
-        for i in 0..<d { dst[i] = Foundation.exp(src[i] - mx); s += dst[i] }
-        for i in 0..<d { dst[i] /= s }
+        let lse = logSumExp(src, d)
+        for i in 0..<d { dst[i] = Foundation.exp(src[i] - lse) }
     }
     return Tensor.result(x.shape, out, parents: [x]) { dy in
         x.accumulateGrad { g, overwrite in
@@ -66,11 +63,7 @@ public func logSoftmax(_ x: Tensor) throws -> Tensor {
     let y = out.pointer
     for r in 0..<rows {
         let src = x.pointer + r * d, dst = y + r * d
-        var mx = -Float.infinity
-        for i in 0..<d { mx = max(mx, src[i]) }
-        var s: Float = 0
-        for i in 0..<d { s += Foundation.exp(src[i] - mx) }
-        let lse = mx + Foundation.log(s)
+        let lse = logSumExp(src, d)
         for i in 0..<d { dst[i] = src[i] - lse }
     }
     return Tensor.result(x.shape, out, parents: [x]) { dy in
@@ -86,6 +79,15 @@ public func logSoftmax(_ x: Tensor) throws -> Tensor {
         }
         withExtendedLifetime(out) {}
     }
+}
+
+/// log Σ exp(p[i]), shifted by the maximum so that nothing overflows.
+private func logSumExp(_ p: UnsafePointer<Float>, _ d: Int) -> Float {
+    var mx = -Float.infinity
+    for i in 0..<d { mx = max(mx, p[i]) }
+    var s: Float = 0
+    for i in 0..<d { s += Foundation.exp(p[i] - mx) }
+    return mx + Foundation.log(s)
 }
 
 private func lastAxis(_ op: String, _ x: Tensor) throws -> (rows: Int, d: Int) {

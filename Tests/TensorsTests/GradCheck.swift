@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Tensors
 import XCTest

@@ -1,3 +1,4 @@
+import TestSupport
 import NN
 import Tensors
 import XCTest

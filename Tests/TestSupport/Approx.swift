@@ -1,10 +1,9 @@
 import Tensors
 import XCTest
 
-/// The one approximate-equality check (same shape as Tests/TensorsTests/Approx.swift): shape first,
-/// then |a − e| ≤ atol + rtol·|e| everywhere; on failure it reports the max |diff| and the first
-/// failing index.
-func assertClose(_ actual: [Float], _ expected: [Float], rtol: Float = 1e-4, atol: Float = 1e-5,
+/// The one approximate-equality check of every test target (the fixture tests pass rtol 1e-4 / atol 1e-5): shape first, then |a − e| ≤ atol + rtol·|e| everywhere;
+/// on failure it reports the max |diff| and the first failing index.
+public func assertClose(_ actual: [Float], _ expected: [Float], rtol: Float = 1e-5, atol: Float = 1e-6,
                  _ what: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
     guard actual.count == expected.count else {
         XCTFail("\(what()): \(actual.count) values, expected \(expected.count)", file: file, line: line)
@@ -22,7 +21,7 @@ func assertClose(_ actual: [Float], _ expected: [Float], rtol: Float = 1e-4, ato
     }
 }
 
-func assertClose(_ actual: Tensor, _ expected: Tensor, rtol: Float = 1e-4, atol: Float = 1e-5,
+public func assertClose(_ actual: Tensor, _ expected: Tensor, rtol: Float = 1e-5, atol: Float = 1e-6,
                  _ what: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
     guard actual.shape == expected.shape else {
         XCTFail("\(what()): shape \(actual.shape), expected \(expected.shape)", file: file, line: line)
