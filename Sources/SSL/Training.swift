@@ -16,7 +16,14 @@ public struct TrainingProgress: Sendable {
 public struct EpochRecord: Sendable, Codable {
     public var epoch: Int
     public var meanLoss: Float
+    /// Wall time of the epoch's training steps (augmentation overlaps them on another queue).
     public var seconds: Double
+    /// Time spent drawing the augmented views (on the background queue, overlapped with training).
+    public var augmentSeconds: Double?
+    /// Time the training loop waited for views that were not ready: augmentation's real cost.
+    public var augmentWaitSeconds: Double?
+    /// Time of the per-epoch monitor (kNN on the subset, test-set diagnostics).
+    public var monitorSeconds: Double?
     /// kNN top-1 % on a fixed subset (memory: the first `Monitor.memorySize` training images,
     /// queries: the first `Monitor.querySize` test images); nil when the monitor is off.
     public var knnSubset: Double?
@@ -48,6 +55,7 @@ public final class Trainer {
     let train: ImageSet
     let augmentation: Augmentation
     var lastTrainZStd: Double?
+    var lastAugmentSeconds: Double?, lastAugmentWait: Double?
 
     public init(config: TrainingConfig, seed: UInt64, train: ImageSet, augmentation: Augmentation) throws {
         guard config.batch >= 2, config.batch <= train.count else {
@@ -110,6 +118,8 @@ public final class Trainer {
                                       secondsRemaining: remaining))
         }
         guard parametersAreFinite() else { return nil }
+        lastAugmentSeconds = prefetch.makeSeconds
+        lastAugmentWait = prefetch.waitSeconds
         return Float(total / Double(steps))
     }
 
@@ -129,10 +139,14 @@ public final class Trainer {
             }
             var record = EpochRecord(epoch: epoch + 1, meanLoss: loss, seconds: Date().timeIntervalSince(t0))
             record.trainZStd = lastTrainZStd
+            record.augmentSeconds = lastAugmentSeconds
+            record.augmentWaitSeconds = lastAugmentWait
             if let monitor {
+                let t1 = Date()
                 let m = try monitor.epochMetrics(model)
                 record.knnSubset = m.knn
                 record.test = m.test
+                record.monitorSeconds = Date().timeIntervalSince(t1)
             }
             records.append(record)
             try epochEnd(records)
@@ -154,17 +168,26 @@ final class Prefetcher: @unchecked Sendable {
     private var ready: (Tensor, Tensor)?
     private let done = DispatchSemaphore(value: 0)
     private var pending = 0
+    /// Total time spent making batches (background queue) and waiting for them (caller).
+    private(set) var makeSeconds = 0.0, waitSeconds = 0.0
 
     init(_ make: @escaping (Int) -> (Tensor, Tensor)) { self.make = make }
 
     func request(_ step: Int) {
         pending += 1
-        queue.async { self.ready = self.make(step); self.done.signal() }
+        queue.async {
+            let t0 = Date()
+            self.ready = self.make(step)
+            self.makeSeconds += Date().timeIntervalSince(t0)
+            self.done.signal()
+        }
     }
 
     /// The batch requested last; waits for it.
     func take() -> (Tensor, Tensor) {
+        let t0 = Date()
         done.wait()
+        waitSeconds += Date().timeIntervalSince(t0)
         pending -= 1
         defer { ready = nil }
         return ready!   // NOTE: set by the block that signalled `done`

@@ -71,10 +71,16 @@ struct Train: ParsableCommand {
                 line += String(format: "  kNN(subset) %5.2f  z_std·√d %.3f  m_o %.3f  m_r %.3f", knn, t.zStd, t.mO, t.mR)
             }
             if let z = r.trainZStd { line += String(format: "  train z_std·√d %.3f", z) }
-            live.finish(line + String(format: "  (%.1f s)", r.seconds))
+            line += String(format: "  (%.1f s", r.seconds)
+            if let a = r.augmentSeconds, let w = r.augmentWaitSeconds {
+                line += String(format: "; augment %.1f s overlapped, %.1f s waited", a, w)
+            }
+            if let m = r.monitorSeconds { line += String(format: "; monitor %.1f s", m) }
+            live.finish(line + ")")
         })
         live.finish("")
         print("training: \(result.status.rawValue) after \(String(format: "%.1f", result.seconds)) s; evaluating…")
+        let evalStart = Date()
         let final = try monitor.finalMetrics(trainer.model, seed: seed, diverged: result.status == .diverged,
                                              linearProbe: !noLinear)
         print(String(format: "kNN top-1 %.2f %%", final.knn) + (final.linear.map { String(format: ", linear %.2f %%", $0) } ?? ""))
@@ -86,6 +92,7 @@ struct Train: ParsableCommand {
             base = b
         }
         print("verdict: \(final.verdict.rawValue)")
+        print(String(format: "final evaluation %.1f s", Date().timeIntervalSince(evalStart)))
         if let json {
             let report = RunReport(config: config, seed: seed, status: result.status, seconds: result.seconds,
                                    epochs: result.epochs, final: final, baselines: base)
