@@ -95,11 +95,12 @@ struct Compare: ParsableCommand {
     func run() throws {
         let t = try options.registry().table(id: table)
         let a = try t.row(named: rowA), b = try t.row(named: rowB)
-        let ca = try t.resolvedConfig(for: a), cb = try t.resolvedConfig(for: b)
-        let fa = flatten(ca), fb = flatten(cb)
-        print("| config key | \(a.name) | \(b.name) |\n|---|---|---|")
-        for key in Set(fa.keys).union(fb.keys).sorted() where fa[key] != fb[key] {
-            print("| \(key) | \(fa[key] ?? "—") | \(fb[key] ?? "—") |")
+        let oa = Dictionary(a.overrides.map { ($0.key, "\($0.value)") }, uniquingKeysWith: { $1 })
+        let ob = Dictionary(b.overrides.map { ($0.key, "\($0.value)") }, uniquingKeysWith: { $1 })
+        print("Overrides on protocol `\(t.protocolName)` (\"default\": the protocol's value):\n")
+        print("| key | \(a.name) | \(b.name) |\n|---|---|---|")
+        for key in Set(oa.keys).union(ob.keys).sorted() where oa[key] != ob[key] {
+            print("| \(key) | \(oa[key] ?? "default") | \(ob[key] ?? "default") |")
         }
         let store = try options.store()
         let runs = try store.runs(forTable: t.id)
@@ -120,16 +121,6 @@ struct Compare: ParsableCommand {
         }
     }
 
-    func flatten(_ c: TrainingConfig) -> [String: String] {
-        guard let data = try? JSONEncoder().encode(c), let obj = try? JSONSerialization.jsonObject(with: data) else { return [:] }
-        var out: [String: String] = [:]
-        func walk(_ prefix: String, _ v: Any) {
-            if let d = v as? [String: Any] { for (k, x) in d { walk(prefix.isEmpty ? k : prefix + "." + k, x) } }
-            else { out[prefix] = "\(v)" }
-        }
-        walk("", obj)
-        return out
-    }
 }
 
 struct Export: ParsableCommand {
