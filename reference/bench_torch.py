@@ -14,6 +14,7 @@ counts batch images (B per step, each seen as two views) per second from the med
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import sys
@@ -57,6 +58,25 @@ class SimSiam(nn.Module):
 
 def loss_fn(p1, p2, z1, z2):
     return -0.5 * (F.cosine_similarity(p1, z2, dim=-1).mean() + F.cosine_similarity(p2, z1, dim=-1).mean())
+
+
+def cpu_accounting():
+    """(machine busy seconds from /proc/stat, own CPU seconds, wall seconds), or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            v = [float(x) for x in f.readline().split()[1:9]]
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return (sum(v) - v[3] - v[4]) / ticks, r.ru_utime + r.ru_stime, time.perf_counter()
+
+
+def other_processes_busy_cores(start, end):
+    """Cores other processes kept busy between two cpu_accounting() snapshots."""
+    if start is None or end is None or end[2] <= start[2]:
+        return None
+    return max(0.0, (end[0] - start[0]) - (end[1] - start[1])) / (end[2] - start[2])
 
 
 def peak_rss_kib():
@@ -105,10 +125,12 @@ def main():
     for t in range(args.warmup):
         loss = step(t)
     times = []
+    cpu0 = cpu_accounting()
     for t in range(args.steps):
         t0 = time.perf_counter()
         loss = step(args.warmup + t)
         times.append((time.perf_counter() - t0) * 1000)
+    other = other_processes_busy_cores(cpu0, cpu_accounting())
     if not math.isfinite(loss):
         print(f"bench_torch: loss is {loss}; the measurement is meaningless", file=sys.stderr)
         sys.exit(1)
@@ -122,6 +144,7 @@ def main():
         "images_per_second": args.batch / (median / 1000),
         "peak_rss_kib": peak_rss_kib(), "setup_rss_kib": setup_rss,
         "final_loss": loss, "threads": torch.get_num_threads(),
+        "other_processes_busy_cores": other,
     }, sort_keys=True))
 
 

@@ -55,6 +55,10 @@ public struct StepBenchmarkResult: Codable, Sendable {
     public var setupRSSKiB: Int
     public var finalLoss: Double
     public var threads: Int
+    /// Cores that other processes kept busy during the timed steps (machine-wide busy time from
+    /// /proc/stat minus this process's CPU time, per second of wall time); nil where unknown.
+    /// Above ~0.1 the step times are inflated by competition for the cores.
+    public var otherProcessesBusyCores: Double?
 
     enum CodingKeys: String, CodingKey {
         case framework, model, widths, batch
@@ -64,6 +68,7 @@ public struct StepBenchmarkResult: Codable, Sendable {
         case imagesPerSecond = "images_per_second"
         case peakRSSKiB = "peak_rss_kib", setupRSSKiB = "setup_rss_kib"
         case finalLoss = "final_loss", threads
+        case otherProcessesBusyCores = "other_processes_busy_cores"
     }
 }
 
@@ -130,12 +135,14 @@ public func runStepBenchmark(config: SimSiamConfig, name: String, options: StepB
     }
     var times: [Double] = []
     times.reserveCapacity(options.timedSteps)
+    let cpuBefore = CPUAccounting.now()
     for s in 0..<options.timedSteps {
         let t0 = monotonicNanoseconds()
         loss = try simSiamTrainingStep(net, optimizer, x1, x2)
         times.append(Double(monotonicNanoseconds() - t0) / 1e6)
         guard loss.isFinite else { throw StepBenchmarkError.nonFiniteLoss(step: options.warmupSteps + s, value: loss) }
     }
+    let otherBusy = cpuBefore.flatMap { b in CPUAccounting.now().map { $0.otherProcessesBusyCores(since: b) } }
     let sorted = times.sorted()
     let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
         : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
@@ -145,7 +152,8 @@ public func runStepBenchmark(config: SimSiamConfig, name: String, options: StepB
         warmupSteps: options.warmupSteps, timedSteps: options.timedSteps,
         msPerStepMedian: median, msPerStepMean: mean, msPerStepMin: sorted[0],
         imagesPerSecond: Double(options.batch) / (median / 1000),
-        peakRSSKiB: peakRSSKiB(), setupRSSKiB: setupRSS, finalLoss: Double(loss), threads: parallelThreads)
+        peakRSSKiB: peakRSSKiB(), setupRSSKiB: setupRSS, finalLoss: Double(loss), threads: parallelThreads,
+        otherProcessesBusyCores: otherBusy)
 }
 
 /// The process's peak resident set size in KiB (getrusage ru_maxrss: KiB on Linux, bytes on macOS).
@@ -163,4 +171,38 @@ public func peakRSSKiB() -> Int {
 /// Monotonic clock in nanoseconds.
 public func monotonicNanoseconds() -> UInt64 {
     DispatchTime.now().uptimeNanoseconds
+}
+
+/// Machine-wide busy CPU time (/proc/stat, all but idle and iowait) beside this process's own CPU
+/// time, to tell how much other processes competed for the cores during a measurement.
+/// Linux only (nil elsewhere).
+public struct CPUAccounting {
+    public var machineBusySeconds: Double
+    public var ownSeconds: Double
+    public var wallNanoseconds: UInt64
+
+    public static func now() -> CPUAccounting? {
+        #if os(Linux)
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = text.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+        let v = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard v.count >= 5, ticks > 0 else { return nil }
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return nil }
+        let own = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return CPUAccounting(machineBusySeconds: (v.prefix(8).reduce(0, +) - v[3] - v[4]) / ticks,
+                             ownSeconds: own, wallNanoseconds: monotonicNanoseconds())
+        #else
+        return nil
+        #endif
+    }
+
+    /// Cores kept busy by other processes between `start` and this snapshot.
+    public func otherProcessesBusyCores(since start: CPUAccounting) -> Double {
+        let wall = Double(wallNanoseconds &- start.wallNanoseconds) / 1e9
+        guard wall > 0 else { return 0 }
+        return max(0, (machineBusySeconds - start.machineBusySeconds) - (ownSeconds - start.ownSeconds)) / wall
+    }
 }

@@ -65,12 +65,6 @@ struct Bench: ParsableCommand {
             try runChild()
             return
         }
-        let loadAtStart = busyCores()
-        if let load = loadAtStart, load > 0.25 {
-            print("[bench] warning: other processes keep \(format(load, digits: 2)) cores busy; "
-                + "they compete with the benchmark and the timings (PyTorch's especially) will be slow and noisy")
-        }
-
         var torchAvailable = false
         if !noReference {
             guard FileManager.default.isReadableFile(atPath: reference) else {
@@ -79,20 +73,25 @@ struct Bench: ParsableCommand {
             torchAvailable = pythonHasTorch()
             if !torchAvailable { print("PyTorch not installed; reference column empty") }
         }
+        let loadAtStart = busyCores()
+        if let load = loadAtStart, load > 0.25 {
+            print("[bench] warning: other processes keep \(format(load, digits: 2)) cores busy; "
+                + "they compete with the benchmark and the timings (PyTorch's especially) will be slow and noisy")
+        }
 
-        var rows: [(BenchmarkModel, StepBenchmarkResult, StepBenchmarkResult?)] = []
+        var rows: [Row] = []
         for m in model.models {
             print("[bench] \(m.rawValue): ablate, \(warmup) warm-up + \(steps) timed steps …")
             let ours = try measureInChild(m)
-            print("[bench] \(m.rawValue): ablate \(format(ours.msPerStepMedian)) ms/step (median)")
-            var theirs: StepBenchmarkResult?
+            print("[bench] \(m.rawValue): ablate \(format(ours.result.msPerStepMedian)) ms/step (median)" + foreignNote(ours.foreignCores))
+            var theirs: Measurement?
             if torchAvailable {
                 print("[bench] \(m.rawValue): PyTorch reference …")
                 let r = try measureReference(m)
-                print("[bench] \(m.rawValue): PyTorch \(format(r.msPerStepMedian)) ms/step (median)")
+                print("[bench] \(m.rawValue): PyTorch \(format(r.result.msPerStepMedian)) ms/step (median)" + foreignNote(r.foreignCores))
                 theirs = r
             }
-            rows.append((m, ours, theirs))
+            rows.append(Row(model: m, ours: ours, theirs: theirs))
         }
         let markdown = table(rows, torchIncluded: torchAvailable, loadAtStart: loadAtStart)
         print("")
@@ -102,6 +101,23 @@ struct Bench: ParsableCommand {
     }
 
     // MARK: - Measurement
+
+    /// A result and how many cores other processes kept busy while it was measured.
+    struct Measurement {
+        var result: StepBenchmarkResult
+        var foreignCores: Double?
+    }
+
+    struct Row {
+        var model: BenchmarkModel
+        var ours: Measurement
+        var theirs: Measurement?
+    }
+
+    private func foreignNote(_ cores: Double?) -> String {
+        guard let cores, cores > 0.1 else { return "" }
+        return " — warning: other processes kept \(format(cores, digits: 2)) cores busy during the timed steps; the time is inflated"
+    }
 
     private func runChild() throws {
         guard let m = model.models.first else { return }
@@ -115,17 +131,19 @@ struct Bench: ParsableCommand {
         print(String(decoding: data, as: UTF8.self))
     }
 
-    private func measureInChild(_ m: BenchmarkModel) throws -> StepBenchmarkResult {
+    private func measureInChild(_ m: BenchmarkModel) throws -> Measurement {
         let exe = try ownExecutable()
         let args = ["bench", "--child", "--model", m.rawValue, "--steps", "\(steps)", "--warmup", "\(warmup)", "--no-reference"]
-        let out = try runProcess(exe, args, what: "ablate child for \(m.rawValue)")
-        return try decodeResult(out, from: "ablate child for \(m.rawValue)")
+        let what = "ablate child for \(m.rawValue)"
+        let result = try decodeResult(try runProcess(exe, args, what: what), from: what)
+        return Measurement(result: result, foreignCores: result.otherProcessesBusyCores)
     }
 
-    private func measureReference(_ m: BenchmarkModel) throws -> StepBenchmarkResult {
+    private func measureReference(_ m: BenchmarkModel) throws -> Measurement {
         let args = [reference, "--model", m.rawValue, "--steps", "\(steps)", "--warmup", "\(warmup)"]
-        let out = try runProcess("/usr/bin/env", ["python3"] + args, what: "PyTorch reference \(reference)")
-        return try decodeResult(out, from: "PyTorch reference \(reference)")
+        let what = "PyTorch reference \(reference)"
+        let result = try decodeResult(try runProcess("/usr/bin/env", ["python3"] + args, what: what), from: what)
+        return Measurement(result: result, foreignCores: result.otherProcessesBusyCores)
     }
 
     private func pythonHasTorch() -> Bool {
@@ -191,7 +209,7 @@ struct Bench: ParsableCommand {
 
     // MARK: - Report
 
-    private func table(_ rows: [(BenchmarkModel, StepBenchmarkResult, StepBenchmarkResult?)], torchIncluded: Bool, loadAtStart: Double?) -> String {
+    private func table(_ rows: [Row], torchIncluded: Bool, loadAtStart: Double?) -> String {
         var lines: [String] = []
         lines.append("# SimSiam training-step benchmark")
         lines.append("")
@@ -203,7 +221,8 @@ struct Bench: ParsableCommand {
         lines.append("")
         lines.append("| model | ablate ms/step | PyTorch ms/step | ablate img/s (batch images/s) | PyTorch img/s (batch images/s) | ratio (PyTorch ms ÷ ablate ms) | ablate peak RSS MiB | PyTorch peak RSS MiB |")
         lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for (m, a, t) in rows {
+        for row in rows {
+            let m = row.model, a = row.ours.result, t = row.theirs?.result
             let widths = m.widths.map(String.init).joined(separator: "/")
             let mib: (Int) -> String = { format(Double($0) / 1024, digits: 0) }
             var cells: [String] = ["\(m.rawValue) (\(widths))"]
@@ -217,14 +236,22 @@ struct Bench: ParsableCommand {
             lines.append("| " + cells.joined(separator: " | ") + " |")
         }
         lines.append("")
-        for (m, a, t) in rows {
-            var detail = "- \(m.rawValue): ablate mean \(format(a.msPerStepMean)) / min \(format(a.msPerStepMin)) ms, "
-                + "RSS after setup \(format(Double(a.setupRSSKiB) / 1024, digits: 0)) MiB, \(a.threads) threads"
-            if let t {
+        let busy: (Double?) -> String = { $0.map { ", other processes kept \(format($0, digits: 2)) cores busy during the timed steps" } ?? "" }
+        for row in rows {
+            let a = row.ours.result
+            var detail = "- \(row.model.rawValue): ablate mean \(format(a.msPerStepMean)) / min \(format(a.msPerStepMin)) ms, "
+                + "RSS after setup \(format(Double(a.setupRSSKiB) / 1024, digits: 0)) MiB, \(a.threads) threads" + busy(row.ours.foreignCores)
+            if let theirs = row.theirs {
+                let t = theirs.result
                 detail += "; PyTorch mean \(format(t.msPerStepMean)) / min \(format(t.msPerStepMin)) ms, "
-                    + "RSS after setup \(format(Double(t.setupRSSKiB) / 1024, digits: 0)) MiB, \(t.threads) threads"
+                    + "RSS after setup \(format(Double(t.setupRSSKiB) / 1024, digits: 0)) MiB, \(t.threads) threads" + busy(theirs.foreignCores)
             }
             lines.append(detail)
+        }
+        let contended = rows.flatMap { [$0.ours.foreignCores, $0.theirs?.foreignCores] }.compactMap { $0 }.contains { $0 > 0.1 }
+        if contended {
+            lines.append("- WARNING: other processes used the cores during some measurements; those times are inflated "
+                + "(PyTorch's OpenMP threads suffer most). Re-run on an idle machine.")
         }
         if !torchIncluded {
             lines.append(noReference ? "- PyTorch reference skipped (--no-reference)." : "- PyTorch not installed; reference column empty.")
