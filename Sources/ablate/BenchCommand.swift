@@ -265,6 +265,7 @@ struct Bench: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let blas = env["OPENBLAS_NUM_THREADS"].map { "OPENBLAS_NUM_THREADS=\($0)" } ?? "OPENBLAS_NUM_THREADS unset (OpenBLAS default: all cores)"
+        let timeout = env["OPENBLAS_THREAD_TIMEOUT"].map { "OPENBLAS_THREAD_TIMEOUT=\($0) (ablate sets 4 when unset)" } ?? "OPENBLAS_THREAD_TIMEOUT unset"
         let ours = env["ABLATE_THREADS"].map { "ABLATE_THREADS=\($0)" } ?? "ABLATE_THREADS unset (\(parallelThreads))"
         let date = ISO8601DateFormatter().string(from: Date())
         var cpu = ""
@@ -274,7 +275,7 @@ struct Bench: ParsableCommand {
             cpu = ", CPU \(name.trimmingCharacters(in: .whitespaces))"
         }
         let load = loadAtStart.map { "; cores busy with other work just before the run \(format($0, digits: 2))" } ?? ""
-        return "Machine: \(cores) cores\(cpu); \(blas); \(ours); PyTorch torch.set_num_threads(2)\(load); date \(date)."
+        return "Machine: \(cores) cores\(cpu); \(blas); \(timeout); \(ours); PyTorch torch.set_num_threads(2)\(load); date \(date)."
     }
 
     /// How many cores other processes keep busy: the non-idle share of all CPU time in
