@@ -32,9 +32,12 @@ test: deps
 bench: build
 	$(BIN) bench --output results/bench.md
 
-# The default table: SimSiam Fig 2 (stop-gradient) on `mini`, one seed; prints its markdown.
+# The default table: SimSiam Fig 2 (stop-gradient) on `mini`, one seed, trained afresh into its
+# own database (the committed results/ablate.sqlite would otherwise be reused); prints the markdown.
+REPRODUCE_DIR ?= results/reproduce
 reproduce: build
-	$(BIN) run simsiam-fig2 --seeds 1
+	$(BIN) run simsiam-fig2 --seeds 1 --db $(REPRODUCE_DIR)/ablate.sqlite --output $(REPRODUCE_DIR) \
+	  --checkpoints $(REPRODUCE_DIR)/checkpoints
 
 clean:
 	rm -rf .build
