@@ -145,3 +145,26 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try query(db, "PRAGMA integrity_check"), [["ok"]])
     }
 }
+
+extension CLITests {
+    func testCtrlCMarksRunsInterruptedAndARerunCompletesThem() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (p, out) = try ablate(runArgs(db, seeds: 1), wait: false)
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            if FileManager.default.fileExists(atPath: db),
+               let rows = try? query(db, "SELECT count(*) FROM run WHERE status = 'running'"), rows.first?.first == "1" { break }
+        }
+        kill(p.processIdentifier, SIGINT)
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertNotEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("interrupted"), text)
+        XCTAssertEqual(try query(db, "PRAGMA integrity_check"), [["ok"]])
+        XCTAssertEqual(try query(db, "SELECT count(*) FROM run WHERE status = 'running'"), [["0"]])
+        let (status, rerun) = try output(runArgs(db, seeds: 1))
+        XCTAssertEqual(status, 0, rerun)
+        XCTAssertEqual(try query(db, "SELECT count(*) FROM run WHERE status = 'finished' OR status = 'diverged'"), [["2"]])
+    }
+}

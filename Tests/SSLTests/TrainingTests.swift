@@ -43,3 +43,38 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try smoke { $0.batch = 1_000_000 }) { e in XCTAssertTrue("\(e)".contains("batch 1000000"), "\(e)") }
     }
 }
+
+final class CheckpointTests: XCTestCase {
+    /// Training 3 epochs straight and 1 epoch + checkpoint + 2 more in a new trainer give
+    /// bit-identical parameters, momentum buffers and epoch records.
+    func testResumeFromCheckpointIsBitIdentical() throws {
+        let config = try TrainingConfig.named("smoke")
+        let (train, _, aug) = try config.loadData()
+        let straight = try Trainer(config: config, seed: 3, train: train, augmentation: aug)
+        let full = try straight.run()
+
+        let path = NSTemporaryDirectory() + "ablate-ckpt-\(UUID().uuidString).ckpt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let first = try Trainer(config: config, seed: 3, train: train, augmentation: aug)
+        XCTAssertThrowsError(try first.run(epochEnd: { records in
+            if records.count == 1 {
+                try first.saveCheckpoint(to: path, runId: "r", records: records)
+                throw CancellationError()   // stop after the first epoch, as a crash would
+            }
+        }))
+        let resumed = try Trainer(config: config, seed: 3, train: train, augmentation: aug)
+        let previous = try resumed.loadCheckpoint(from: path, runId: "r")
+        XCTAssertEqual(previous.count, 1)
+        let rest = try resumed.run(previous: previous)
+        XCTAssertEqual(rest.epochs.map(\.meanLoss), full.epochs.map(\.meanLoss))
+        for ((name, a), (_, b)) in zip(straight.model.namedParameters, resumed.model.namedParameters) {
+            XCTAssertEqual(a.array, b.array, name)
+        }
+        for ((name, a), (_, b)) in zip(straight.model.namedBuffers, resumed.model.namedBuffers) {
+            XCTAssertEqual(a.array, b.array, name)
+        }
+        XCTAssertThrowsError(try resumed.loadCheckpoint(from: path, runId: "other")) { e in
+            XCTAssertTrue("\(e)".contains("belongs to run r"), "\(e)")
+        }
+    }
+}
