@@ -95,7 +95,8 @@ public struct Augmentation: Sendable, Equatable {
         let v1 = Storage(uninitializedCount: b * n), v2 = Storage(uninitializedCount: b * n)
         let p1 = UncheckedBox(v1.pointer), p2 = UncheckedBox(v2.pointer)
         set.images.withUnsafeBufferPointer { images in
-            let base = UncheckedBox(images.baseAddress!)
+            guard let start = images.baseAddress else { return }   // no images: nothing to draw
+            let base = UncheckedBox(start)
             parallelFor(b, cost: 4 * n) { range in
                 for k in range {
                     let src = base.value + indices[k] * set.imageSize

@@ -73,8 +73,18 @@ public enum FashionMNIST {
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
     public static let mean: Float = 0.2860, std: Float = 0.3530
 
+    static let fix = "install it with `apt-get install dataset-fashion-mnist` (or `make deps`), or pass the directory holding the four *-ubyte.gz files"
+    static let files = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+    /// Throws the loader's "file not found" error if any of the four files is missing, without reading them.
+    public static func checkPresent(directory: String = defaultDirectory) throws {
+        for name in files {
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path, fix: fix) }
+        }
+    }
+
     public static func load(directory: String = defaultDirectory) throws -> (train: ImageSet, test: ImageSet) {
-        let fix = "install it with `apt-get install dataset-fashion-mnist` (or `make deps`), or pass the directory holding the four *-ubyte.gz files"
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         let train = try IDX.load(images: path("train-images-idx3-ubyte.gz"), labels: path("train-labels-idx1-ubyte.gz"), fix: fix)
         let test = try IDX.load(images: path("t10k-images-idx3-ubyte.gz"), labels: path("t10k-labels-idx1-ubyte.gz"), fix: fix)

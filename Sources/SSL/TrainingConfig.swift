@@ -39,6 +39,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     /// The learning rate the encoder starts from (and the predictor keeps).
     public var learningRate: Float { baseLR * Float(batch) / 256 }
 
+    /// Checks that the protocol's data files exist (cheap; before scheduling many runs).
+    public func checkData() throws {
+        if protocolName == "mini" { try FashionMNIST.checkPresent(directory: dataDirectory) }
+    }
+
     /// Loads the protocol's data: (train, test, augmentation).
     public func loadData() throws -> (train: ImageSet, test: ImageSet, augmentation: Augmentation) {
         switch protocolName {

@@ -58,6 +58,7 @@ struct Run: ParsableCommand {
             jobs += try Plan.jobs(for: t, rows: rowNames, seeds: seeds, protocolName: protocolName, epochs: epochs,
                                   checkpointDirectory: checkpoints, dataDirectory: data)
         }
+        for job in jobs { try job.config.checkData() }   // a missing dataset fails here, not in every worker
         let store = try options.store()
         let git = gitState()
         let ledger = StoreLedger(store: store, provenance: .current(gitRevision: git.revision, gitDirty: git.dirty))

@@ -168,3 +168,13 @@ extension CLITests {
         XCTAssertEqual(try query(db, "SELECT count(*) FROM run WHERE status = 'finished' OR status = 'diverged'"), [["2"]])
     }
 }
+
+extension CLITests {
+    func testMissingDatasetIsReportedBeforeAnyRunStarts() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (status, text) = try output(["run", "simsiam-fig2", "--data", tmp.appendingPathComponent("none").path, "--db", db])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(text.contains("none/train-images-idx3-ubyte.gz") && text.contains("dataset-fashion-mnist"), text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: db), "nothing is recorded when the data is missing")
+    }
+}
