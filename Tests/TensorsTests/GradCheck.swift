@@ -141,3 +141,22 @@ func gradCheck(
 ) throws {
     try gradCheck(inputs, h: h, rtol: rtol, atol: atol, seed: seed, sample: sample, what, file: file, line: line) { [try f($0)] }
 }
+
+// MARK: - Batch-norm inputs (shared by the BN and finite-difference tests)
+
+/// Per-channel affine parameters away from zero.
+func affineParams(_ c: Int, _ rng: inout RNG) -> (Tensor, Tensor) {
+    (randomTensor([c], &rng, 0.5, 1.5), randomTensor([c], &rng, -0.5, 0.5))
+}
+
+/// Inputs with a different mean and spread per channel.
+func bnInput(_ shape: [Int], _ rng: inout RNG) -> Tensor {
+    let x = randomTensor(shape, &rng, -1, 1)
+    let c = shape[1], hw = shape.count == 4 ? shape[2] * shape[3] : 1
+    let p = x.pointer
+    for b in 0..<shape[0] { for ch in 0..<c { for i in 0..<hw {
+        let idx = (b * c + ch) * hw + i
+        p[idx] = p[idx] * Float(1 + ch) + Float(ch) - 1   // channel ch: spread 1+ch, mean ch−1
+    } } }
+    return x
+}
