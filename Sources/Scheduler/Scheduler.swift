@@ -174,7 +174,4 @@ public final class Scheduler {
         display(status("done"))
         return summary
     }
-
-    /// Stops every running worker (their checkpoints stay for the next run).
-    public static func terminateAll(_ handles: [RunHandle]) { handles.forEach { $0.terminate() } }
 }

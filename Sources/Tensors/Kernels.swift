@@ -15,23 +15,6 @@ func vsum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     return s
 }
 
-/// Σ (p[i] − c)²
-@inline(__always)
-func vsumSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int, _ c: Float) -> Float {
-    var acc = SIMD16<Float>.zero
-    let cv = SIMD16<Float>(repeating: c)
-    var i = 0
-    let raw = UnsafeRawPointer(p)
-    while i + 16 <= n {
-        let d = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - cv
-        acc += d * d
-        i += 16
-    }
-    var s = acc.sum()
-    while i < n { let d = p[i] - c; s += d * d; i += 1 }
-    return s
-}
-
 /// (Σ a[i], Σ a[i]·(b[i] − c))
 @inline(__always)
 func vsumAndDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int, _ c: Float) -> (Float, Float) {

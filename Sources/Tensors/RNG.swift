@@ -24,12 +24,6 @@ public struct RNG: RandomNumberGenerator, Sendable {
         return result
     }
 
-    /// An independent generator derived from this one and a label (e.g. the worker index).
-    public func fork(_ label: UInt64) -> RNG {
-        var copy = self
-        return RNG(seed: copy.next() ^ (label &* 0x9E37_79B9_7F4A_7C15))
-    }
-
     /// Uniform in [0, 1) with 24 bits of precision.
     public mutating func uniform() -> Float { Float(next() >> 40) * 0x1p-24 }
 
