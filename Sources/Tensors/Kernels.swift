@@ -50,27 +50,28 @@ func vdot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Flo
     return s
 }
 
-/// (Σ m·a[i], Σ m·a[i]·(b[i] − c)) with m = (y[i] > 0) when `y` is given (a fused ReLU's mask), else 1.
+/// (Σ m·a[i], Σ m·a[i]·(b[i] − c)) with m = (b[i]·scale + shift > 0) when `mask` is given
+/// (a fused ReLU's mask, recomputed from BN's input b), else 1.
 @inline(__always)
-func vmaskedSumAndDot(_ a: UnsafePointer<Float>, _ y: UnsafePointer<Float>?, _ b: UnsafePointer<Float>, _ n: Int,
-                      _ c: Float) -> (Float, Float) {
-    guard let y else { return vsumAndDot(a, b, n, c) }
+func vmaskedSumAndDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int, _ c: Float,
+                      mask: (scale: Float, shift: Float)?) -> (Float, Float) {
+    guard let mask else { return vsumAndDot(a, b, n, c) }
     var sa = SIMD16<Float>.zero, sab = SIMD16<Float>.zero
     let cv = SIMD16<Float>(repeating: c)
+    let sv = SIMD16<Float>(repeating: mask.scale), tv = SIMD16<Float>(repeating: mask.shift)
     var i = 0
-    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b), ry = UnsafeRawPointer(y)
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
     while i + 16 <= n {
         var va = ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-        let vy = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-        va.replace(with: 0, where: vy .<= 0)
         let vb = rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        va.replace(with: 0, where: vb * sv + tv .<= 0)
         sa += va
         sab += va * (vb - cv)
         i += 16
     }
     var s1 = sa.sum(), s2 = sab.sum()
     while i < n {
-        if y[i] > 0 { s1 += a[i]; s2 += a[i] * (b[i] - c) }
+        if b[i] * mask.scale + mask.shift > 0 { s1 += a[i]; s2 += a[i] * (b[i] - c) }
         i += 1
     }
     return (s1, s2)
@@ -94,26 +95,28 @@ func vshiftedMoments(_ p: UnsafePointer<Float>, _ n: Int, _ k: Float) -> (Float,
     return (a, b)
 }
 
-/// g[i] (=|+=) k·(m·d[i] − a − (x[i] − μ)·b), m = (y[i] > 0) when `y` is given: BN's input gradient.
+/// g[i] (=|+=) k·(m·d[i] − a − (x[i] − μ)·b): BN's input gradient, with m = (x[i]·scale + shift > 0)
+/// when `mask` is given (a fused ReLU's mask), else 1.
 @inline(__always)
-func vbatchNormInputGrad(_ d: UnsafePointer<Float>, _ y: UnsafePointer<Float>?, _ x: UnsafePointer<Float>,
-                         _ g: UnsafeMutablePointer<Float>, _ n: Int,
-                         k: Float, a: Float, mu: Float, b: Float, overwrite: Bool) {
+func vbatchNormInputGrad(_ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>,
+                         _ n: Int, k: Float, a: Float, mu: Float, b: Float,
+                         mask: (scale: Float, shift: Float)?, overwrite: Bool) {
     let kv = SIMD16<Float>(repeating: k), av = SIMD16<Float>(repeating: a)
     let muv = SIMD16<Float>(repeating: mu), bv = SIMD16<Float>(repeating: b)
+    let sv = SIMD16<Float>(repeating: mask?.scale ?? 0), tv = SIMD16<Float>(repeating: mask?.shift ?? 0)
     let rd = UnsafeRawPointer(d), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(g)
     var i = 0
     while i + 16 <= n {
         var dv = rd.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-        if let y { dv.replace(with: 0, where: UnsafeRawPointer(y).loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) .<= 0) }
         let xv = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        if mask != nil { dv.replace(with: 0, where: xv * sv + tv .<= 0) }
         var v = kv * (dv - av - (xv - muv) * bv)
         if !overwrite { v += rg.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) }
         rg.storeBytes(of: v, toByteOffset: i * 4, as: SIMD16<Float>.self)
         i += 16
     }
     while i < n {
-        let dm = (y.map { $0[i] > 0 } ?? true) ? d[i] : 0
+        let dm = mask.map { x[i] * $0.scale + $0.shift > 0 } ?? true ? d[i] : 0
         let v = k * (dm - a - (x[i] - mu) * b)
         g[i] = overwrite ? v : g[i] + v
         i += 1
