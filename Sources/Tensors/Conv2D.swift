@@ -4,6 +4,7 @@
 /// Forward: im2col builds col [C·KH·KW, N·OH·OW] once for the whole batch, one GEMM gives
 /// [O, N·OH·OW], which is then permuted to NCHW. Backward reuses col:
 /// dW = dYᵀ·colᵀ (one GEMM), dcol = Wᵀ·dY (one GEMM), then col2im adds dcol into dx.
+/// With K = C·KH·KW ≤ 16 the three products run as direct vectorised loops instead.
 public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) throws -> Tensor {
     guard x.rank == 4, w.rank == 4, x.shape[1] == w.shape[1] else {
         throw TensorError.shapeMismatch(op: "conv2d", lhs: x.shape, rhs: w.shape,
@@ -20,27 +21,99 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) 
     }
     let col = Storage(uninitializedCount: g.k * g.cols)
     im2col(x.pointer, col.pointer, g)
-    let tmp = Storage(uninitializedCount: g.o * g.cols)
-    sgemm(transA: false, transB: false, m: g.o, n: g.cols, k: g.k, a: w.pointer, b: col.pointer, c: tmp.pointer)
     let out = Storage(uninitializedCount: g.n * g.o * g.ohw)
-    permuteBlocks(tmp.pointer, out.pointer, outer: g.o, inner: g.n, block: g.ohw)   // [O,N,HW] -> [N,O,HW]
+    // NOTE: BLAS runs GEMMs with very few rows (the 1-channel first layer has K = 9) far below
+    // its peak, and its [O, N·HW] result needs a permute; direct loops write NCHW instead.
+    let direct = g.k <= 16
+    if direct {
+        directForward(w.pointer, col.pointer, out.pointer, g)
+    } else {
+        let tmp = Storage(uninitializedCount: g.o * g.cols)
+        sgemm(transA: false, transB: false, m: g.o, n: g.cols, k: g.k, a: w.pointer, b: col.pointer, c: tmp.pointer)
+        permuteBlocks(tmp.pointer, out.pointer, outer: g.o, inner: g.n, block: g.ohw)   // [O,N,HW] -> [N,O,HW]
+    }
     return Tensor.result([g.n, g.o, g.oh, g.ow], out, parents: [x, w]) { dy in
-        let dyT = Storage(uninitializedCount: g.o * g.cols)
-        permuteBlocks(dy, dyT.pointer, outer: g.n, inner: g.o, block: g.ohw)      // [N,O,HW] -> [O,N,HW]
-        if w.requiresGrad {
-            w.accumulateGrad { gw, overwrite in
-                sgemm(transA: false, transB: true, m: g.o, n: g.k, k: g.cols, a: dyT.pointer, b: col.pointer,
-                      beta: overwrite ? 0 : 1, c: gw)
+        let dcol = x.requiresGrad ? Storage(uninitializedCount: g.k * g.cols) : nil
+        if direct {
+            if w.requiresGrad {
+                w.accumulateGrad { gw, overwrite in directWeightGrad(dy, col.pointer, gw, g, overwrite: overwrite) }
+            }
+            if let dcol { directColGrad(w.pointer, dy, dcol.pointer, g) }
+        } else {
+            let dyT = Storage(uninitializedCount: g.o * g.cols)
+            permuteBlocks(dy, dyT.pointer, outer: g.n, inner: g.o, block: g.ohw)      // [N,O,HW] -> [O,N,HW]
+            if w.requiresGrad {
+                w.accumulateGrad { gw, overwrite in
+                    sgemm(transA: false, transB: true, m: g.o, n: g.k, k: g.cols, a: dyT.pointer, b: col.pointer,
+                          beta: overwrite ? 0 : 1, c: gw)
+                }
+            }
+            if let dcol {
+                sgemm(transA: true, transB: false, m: g.k, n: g.cols, k: g.o, a: w.pointer, b: dyT.pointer, c: dcol.pointer)
             }
         }
-        if x.requiresGrad {
-            let dcol = Storage(uninitializedCount: g.k * g.cols)
-            sgemm(transA: true, transB: false, m: g.k, n: g.cols, k: g.o, a: w.pointer, b: dyT.pointer, c: dcol.pointer)
+        if let dcol {
             x.accumulateGrad { gx, overwrite in
                 if overwrite { gx.initialize(repeating: 0, count: x.count) }
                 col2im(dcol.pointer, gx, g)
             }
         }
+    }
+}
+
+// MARK: - Direct loops for small K (out and dy in NCHW, col in [K, N·HW]).
+
+/// out[n, o, p] = Σ_r w[o, r]·col[r, n·HW + p]
+private func directForward(_ w: UnsafePointer<Float>, _ col: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                           _ g: ConvGeometry) {
+    let wp = UncheckedBox(w), cp = UncheckedBox(col), op = UncheckedBox(out)
+    parallelFor(g.n, cost: g.o * g.k * g.ohw) { images in
+        for n in images {
+            for o in 0..<g.o {
+                vcombineRows(count: g.ohw, terms: g.k, weight: { wp.value[o * g.k + $0] },
+                             row: { cp.value + $0 * g.cols + n * g.ohw }, into: op.value + (n * g.o + o) * g.ohw)
+            }
+        }
+    }
+}
+
+/// dcol[r, n·HW + p] = Σ_o w[o, r]·dy[n, o, p]
+private func directColGrad(_ w: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dcol: UnsafeMutablePointer<Float>,
+                           _ g: ConvGeometry) {
+    let wp = UncheckedBox(w), dp = UncheckedBox(dy), cp = UncheckedBox(dcol)
+    parallelFor(g.n, cost: g.o * g.k * g.ohw) { images in
+        for n in images {
+            for r in 0..<g.k {
+                vcombineRows(count: g.ohw, terms: g.o, weight: { wp.value[$0 * g.k + r] },
+                             row: { dp.value + (n * g.o + $0) * g.ohw }, into: cp.value + r * g.cols + n * g.ohw)
+            }
+        }
+    }
+}
+
+/// gw[o, r] (=|+=) Σ_n Σ_p dy[n, o, p]·col[r, n·HW + p], summed per block of 16 images (so an
+/// image's dy and col stay in cache across o and r), then over blocks in order: the result does
+/// not depend on the number of threads.
+private func directWeightGrad(_ dy: UnsafePointer<Float>, _ col: UnsafePointer<Float>, _ gw: UnsafeMutablePointer<Float>,
+                              _ g: ConvGeometry, overwrite: Bool) {
+    let blockSize = 16, blocks = (g.n + blockSize - 1) / blockSize, ok = g.o * g.k
+    let partial = Storage(repeating: 0, count: blocks * ok)
+    let dp = UncheckedBox(dy), cp = UncheckedBox(col), pp = UncheckedBox(partial.pointer)
+    parallelFor(blocks, cost: blockSize * ok * g.ohw) { range in
+        for block in range {
+            let acc = pp.value + block * ok
+            for n in block * blockSize..<min(g.n, (block + 1) * blockSize) {
+                for o in 0..<g.o {
+                    let d = dp.value + (n * g.o + o) * g.ohw
+                    for r in 0..<g.k { acc[o * g.k + r] += vdot(d, cp.value + r * g.cols + n * g.ohw, g.ohw) }
+                }
+            }
+        }
+    }
+    for i in 0..<ok {
+        var s: Float = 0
+        for block in 0..<blocks { s += partial.pointer[block * ok + i] }
+        gw[i] = overwrite ? s : gw[i] + s
     }
 }
 
@@ -51,10 +124,13 @@ struct ConvGeometry {
     var ohw: Int { oh * ow }
     var k: Int { c * kh * kw }
     var cols: Int { n * ohw }
+    /// The down-sampling convolutions of `convnet`: kernel width 3, stride 2, padding 1.
+    var isWidth3Stride2Pad1: Bool { kw == 3 && stride == 2 && padding == 1 }
 }
 
 /// col[(c,i,j), (n,oy,ox)] = x[n, c, oy·s − p + i, ox·s − p + j], zero outside the image.
 private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    if g.isWidth3Stride2Pad1 { return im2colWidth3Stride2(x, col, g) }
     let xp = UncheckedBox(x), cp = UncheckedBox(col)
     parallelFor(g.k, cost: g.cols) { rows in
         let x = xp.value, col = cp.value
@@ -87,6 +163,7 @@ private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float
 
 /// dx[n, c, iy, ix] += dcol[(c,i,j), (n,oy,ox)]; parallel over channels, which write disjoint planes.
 private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    if g.isWidth3Stride2Pad1 { return col2imWidth3Stride2(dcol, dx, g) }
     let dp = UncheckedBox(dcol), xp = UncheckedBox(dx)
     parallelFor(g.c, cost: g.kh * g.kw * g.cols) { channels in
         let dcol = dp.value, dx = xp.value
@@ -107,6 +184,64 @@ private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Flo
                             }
                             src += g.ow
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Kernel width 3, stride 2, padding 1: the three taps j of a kernel row together.
+// Output column ox reads input columns 2·ox − 1 (j = 0), 2·ox (j = 1), 2·ox + 1 (j = 2), so one
+// input row fills three col rows with constant-stride loops, and its bounds are checked once.
+// col2im adds in the order of the generic loop (i, then j = 0 before j = 2; j = 1 touches the
+// other columns), so both give bit-identical sums.
+
+private func im2colWidth3Stride2(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    let xp = UncheckedBox(x), cp = UncheckedBox(col)
+    let ow = g.ow, odd = min(ow, g.w / 2)   // columns ox with 2·ox + 1 < W
+    parallelFor(g.c * g.kh, cost: 3 * g.cols) { kernelRows in
+        for ci in kernelRows {
+            let c = ci / g.kh, i = ci % g.kh
+            let d0 = cp.value + 3 * ci * g.cols, d1 = d0 + g.cols, d2 = d1 + g.cols
+            for n in 0..<g.n {
+                let plane = xp.value + (n * g.c + c) * g.h * g.w
+                for oy in 0..<g.oh {
+                    let iy = 2 * oy - 1 + i, o = n * g.ohw + oy * ow
+                    let r0 = d0 + o, r1 = d1 + o, r2 = d2 + o
+                    guard iy >= 0 && iy < g.h else {
+                        r0.initialize(repeating: 0, count: ow); r1.initialize(repeating: 0, count: ow)
+                        r2.initialize(repeating: 0, count: ow)
+                        continue
+                    }
+                    let src = plane + iy * g.w
+                    r0[0] = 0
+                    for ox in 1..<max(1, ow) { r0[ox] = src[2 * ox - 1] }
+                    for ox in 0..<ow { r1[ox] = src[2 * ox] }
+                    for ox in 0..<odd { r2[ox] = src[2 * ox + 1] }
+                    for ox in odd..<ow { r2[ox] = 0 }
+                }
+            }
+        }
+    }
+}
+
+private func col2imWidth3Stride2(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    let dp = UncheckedBox(dcol), xp = UncheckedBox(dx)
+    let ow = g.ow, odd = min(ow, g.w / 2)
+    parallelFor(g.c, cost: 3 * g.kh * g.cols) { channels in
+        for c in channels {
+            for i in 0..<g.kh {
+                let s0 = dp.value + 3 * (c * g.kh + i) * g.cols, s1 = s0 + g.cols, s2 = s1 + g.cols
+                for n in 0..<g.n {
+                    let plane = xp.value + (n * g.c + c) * g.h * g.w
+                    for oy in 0..<g.oh {
+                        let iy = 2 * oy - 1 + i, o = n * g.ohw + oy * ow
+                        guard iy >= 0 && iy < g.h else { continue }
+                        let dst = plane + iy * g.w
+                        for ox in 1..<max(1, ow) { dst[2 * ox - 1] += s0[o + ox] }
+                        for ox in 0..<ow { dst[2 * ox] += s1[o + ox] }
+                        for ox in 0..<odd { dst[2 * ox + 1] += s2[o + ox] }
                     }
                 }
             }

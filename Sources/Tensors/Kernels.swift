@@ -122,3 +122,26 @@ func vbatchNormInputGrad(_ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _
         i += 1
     }
 }
+
+/// dst[p] = Σ_t weight(t)·row(t)[p] for p < count: a few rows combined in one pass, each output
+/// vector kept in registers while the terms are added in order t = 0, 1, ….
+@inline(__always)
+func vcombineRows(count: Int, terms: Int, weight: (Int) -> Float, row: (Int) -> UnsafePointer<Float>,
+                  into dst: UnsafeMutablePointer<Float>) {
+    let rd = UnsafeMutableRawPointer(dst)
+    var p = 0
+    while p + 16 <= count {
+        var acc = SIMD16<Float>.zero
+        for t in 0..<terms {
+            acc += weight(t) * UnsafeRawPointer(row(t)).loadUnaligned(fromByteOffset: p * 4, as: SIMD16<Float>.self)
+        }
+        rd.storeBytes(of: acc, toByteOffset: p * 4, as: SIMD16<Float>.self)
+        p += 16
+    }
+    while p < count {
+        var acc: Float = 0
+        for t in 0..<terms { acc += weight(t) * row(t)[p] }
+        dst[p] = acc
+        p += 1
+    }
+}

@@ -68,6 +68,10 @@ final class FiniteDifferenceTests: XCTestCase {
             Case(x: [1, 2, 7, 7], w: [2, 2, 3, 3], stride: 3, padding: 2, out: [1, 2, 3, 3]),   // stride 3, wide padding
             Case(x: [1, 1, 4, 4], w: [1, 1, 3, 3], stride: 2, padding: 3, out: [1, 1, 4, 4]),   // windows entirely in the padding
             Case(x: [2, 2, 4, 5], w: [3, 2, 4, 5], stride: 1, padding: 0, out: [2, 3, 1, 1]),   // kernel = whole image
+            // Kernel width 3, stride 2, padding 1 (the convnet's down-sampling), odd width: its own im2col/col2im.
+            Case(x: [2, 2, 5, 7], w: [3, 2, 3, 3], stride: 2, padding: 1, out: [2, 3, 3, 4]),
+            // K = C·KH·KW ≤ 16 runs as direct loops instead of GEMMs (the 1-channel first layer, K = 9).
+            Case(x: [2, 1, 6, 5], w: [3, 1, 3, 3], stride: 2, padding: 1, out: [2, 3, 3, 3]),
         ]
         var rng = RNG(seed: 4)
         for c in cases {
