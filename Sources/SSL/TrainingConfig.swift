@@ -20,8 +20,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 
     public static let protocolNames = ["smoke", "mini"]
 
-    /// Part of every run's identity: bump it when a change to the training code changes results,
-    /// so finished runs of the old code are not reused.
+    /// Part of every run's identity: bump it when a change to the training code changes what is
+    /// computed (model, data, augmentation, loss, optimiser, evaluation), so finished runs of the
+    /// old code are not reused. A kernel that only sums in another order changes results at the
+    /// rounding level, like another BLAS would; it does not bump this, and every run records the
+    /// git revision that produced it.
     public static let codeVersion = "1"
 
     /// The defaults of a named protocol; throws for an unknown name.
