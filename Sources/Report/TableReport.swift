@@ -70,7 +70,8 @@ public struct TableReport: Sendable {
     // MARK: - Markdown
 
     /// The table as markdown: one line per row in the given order, fixed decimals (accuracies 1,
-    /// diagnostics 3), then a footer with protocol, seeds, run counts, code revisions and baselines.
+    /// diagnostics 3), then a footer with protocol, seeds, run counts, code revisions and baselines,
+    /// then where each paper value comes from (kept out of the table so that it stays narrow).
     public func markdown() -> String {
         var lines = ["## \(table.title) (`\(table.id)`)", "", "\(table.paper) — \(table.source).", ""]
         lines.append("| row | paper | kNN top-1 % | linear % | z_std·√d | m_o | m_r | verdict | claim | holds |")
@@ -78,9 +79,8 @@ public struct TableReport: Sendable {
         let planned = table.seeds.count
         for (i, row) in table.rows.enumerated() {
             let s = rows[i]
-            let paper = row.paperSource.isEmpty ? row.paperValue : "\(row.paperValue) (\(row.paperSource))"
             let cells = [
-                row.name, paper,
+                row.name, row.paperValue,
                 "\(summary(s.knn, places: 1)) (\(s.knn?.n ?? 0) of \(planned) seeds)",
                 summary(s.linear, places: 1), summary(s.zStd, places: 3), summary(s.mO, places: 3), summary(s.mR, places: 3),
                 verdictCell(s.verdicts), row.claim?.text ?? "—", outcomes[i]?.text ?? "—",
@@ -89,6 +89,11 @@ public struct TableReport: Sendable {
         }
         lines.append("")
         lines += footer()
+        let sourced = table.rows.filter { !$0.paperSource.isEmpty }
+        if !sourced.isEmpty {
+            lines += ["", "Where the paper values come from:", ""]
+            lines += sourced.map { "- \($0.name): \($0.paperSource)" }
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

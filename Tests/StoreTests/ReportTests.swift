@@ -76,19 +76,28 @@ final class ReportTests: XCTestCase {
 
             | row | paper | kNN top-1 % | linear % | z_std·√d | m_o | m_r | verdict | claim | holds |
             |---|---|---|---|---|---|---|---|---|---|
-            | baseline | 67.7 (P1 Fig 2) | 70.5 ± 0.7 (2 of 2 seeds) | 73.0 ± 0.7 | 0.910 ± 0.014 | 0.210 ± 0.014 | 0.960 ± 0.014 | trained | does not collapse | ✓ |
-            | no stop-grad | 0.1 (P1 §4.1) | 10.0 ± 0.0 (2 of 2 seeds) | — | 0.020 ± 0.014 | 0.990 ± 0.014 | 0.010 ± 0.014 | collapsed | collapses | ✓ |
-            | no predictor | 0.1 (P1 Table 1a) | 26.0 ± 19.8 (2 of 2 seeds) | — | 0.275 ± 0.318 | 0.600 ± 0.424 | 0.500 ± 0.566 | 1× trained, 1× collapsed | collapses | ✗ |
+            | baseline | 67.7 | 70.5 ± 0.7 (2 of 2 seeds) | 73.0 ± 0.7 | 0.910 ± 0.014 | 0.210 ± 0.014 | 0.960 ± 0.014 | trained | does not collapse | ✓ |
+            | no stop-grad | 0.1 | 10.0 ± 0.0 (2 of 2 seeds) | — | 0.020 ± 0.014 | 0.990 ± 0.014 | 0.010 ± 0.014 | collapsed | collapses | ✓ |
+            | no predictor | 0.1 | 26.0 ± 19.8 (2 of 2 seeds) | — | 0.275 ± 0.318 | 0.600 ± 0.424 | 0.500 ± 0.566 | 1× trained, 1× collapsed | collapses | ✗ |
             | wider | not found | 70.8 (1 of 2 seeds) | 73.0 | 0.930 | 0.210 | 0.960 | trained | within 1 pt of baseline | ✓ |
-            | high lr | unstable (P1 Table 3d) | — (0 of 2 seeds) | — | — | — | — | diverged | diverges | ✓ |
-            | batch 64 | 66.1 (P1 Table 2) | — (0 of 2 seeds) | — | — | — | — | — | below baseline | inconclusive (no finished seeds) |
-            | longer | 68.1 (P1 Table 2) | 75.0 (1 of 2 seeds) | 76.0 | 0.900 | 0.200 | 0.950 | trained | above baseline | ✓ |
+            | high lr | unstable | — (0 of 2 seeds) | — | — | — | — | diverged | diverges | ✓ |
+            | batch 64 | 66.1 | — (0 of 2 seeds) | — | — | — | — | — | below baseline | inconclusive (no finished seeds) |
+            | longer | 68.1 | 75.0 (1 of 2 seeds) | 76.0 | 0.900 | 0.200 | 0.950 | trained | above baseline | ✓ |
 
             - Protocol `smoke`, 3 epochs, seeds 0, 1; mean ± sample std over finished seeds.
             - Runs (14 planned): 8 finished, 2 diverged, 1 running, 1 failed, 2 missing.
             - Code: `abc1234`, `def5678` (dirty).
             - Baselines (kNN top-1 %): raw pixels 80.0 ± 0.0 (2 of 2 seeds), random-init backbone 41.0 ± 1.4 (2 of 2 seeds).
             - Failed: `wider` seed 1: out of memory
+
+            Where the paper values come from:
+
+            - baseline: P1 Fig 2
+            - no stop-grad: P1 §4.1
+            - no predictor: P1 Table 1a
+            - high lr: P1 Table 3d
+            - batch 64: P1 Table 2
+            - longer: P1 Table 2
 
             """
         let text = report.markdown()
@@ -157,8 +166,9 @@ final class ReportTests: XCTestCase {
             ]))
         XCTAssertEqual(TableDescription(registryTable, epochs: 1, seeds: [], protocolVersion: "v2").protocolVersion, "v2")
         let lines = try TableReport(table: description, store: try Store.inMemory()).markdown().split(separator: "\n")
-        XCTAssertEqual(lines[4], "| baseline | 68 (P1 Table 1) | — (0 of 2 seeds) | — | — | — | — | — | does not collapse | inconclusive (no runs) |")
-        XCTAssertEqual(lines[6], "| decayed | 67.7 (P1 Table 1) | — (0 of 2 seeds) | — | — | — | — | — | within 1 pt of baseline | inconclusive (no finished seeds) |")
+        XCTAssertEqual(lines[4], "| baseline | 68 | — (0 of 2 seeds) | — | — | — | — | — | does not collapse | inconclusive (no runs) |")
+        XCTAssertEqual(lines[6], "| decayed | 67.7 | — (0 of 2 seeds) | — | — | — | — | — | within 1 pt of baseline | inconclusive (no finished seeds) |")
+        XCTAssertTrue(lines.contains("- decayed: P1 Table 1"), "the registry's paper_source is listed under the table")
     }
 
     func testAnEmptyTableSaysWhatIsMissing() throws {
