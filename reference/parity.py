@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from verdict import verdict
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_OUT = os.path.join(ROOT, "results", "parity")
@@ -119,16 +121,6 @@ def run_all(args):
 
 
 # ----------------------------------------------------------------------------- report
-
-def verdict_of(status, zstd, mo, mr):
-    if status == "diverged" or not all(math.isfinite(v) for v in (zstd, mo, mr)):
-        return "diverged"
-    if zstd < 0.1:
-        return "collapsed"
-    if mo > mr:
-        return "partial-collapse"
-    return "trained"
-
 
 def mean_std(xs):
     xs = [x for x in xs if x is not None]
@@ -239,7 +231,7 @@ def write_report(args):
                     cells.append("missing")
                     continue
                 fin = r["json"]["final"]
-                recomputed = verdict_of(r["json"].get("status"), to_float(fin["test"]["zStd"]),
+                recomputed = verdict(r["json"].get("status") == "diverged", to_float(fin["test"]["zStd"]),
                                         to_float(fin["test"]["mO"]), to_float(fin["test"]["mR"]))
                 mark = "✓" if recomputed == fin["verdict"] else f"✗ (metrics say {recomputed})"
                 cells.append(f"{fin['verdict']} {mark}")

@@ -49,6 +49,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from verdict import verdict
+
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
 MEAN, STD = 0.2860, 0.3530
 MEMORY_SIZE, QUERY_SIZE = 10_000, 2_000
@@ -298,16 +300,6 @@ def linear_probe(xtr, ytr, xte, yte, seed, epochs=20, batch=256, lr=0.1, classes
             step += 1
     with torch.no_grad():
         return 100.0 * (head(xte).argmax(1) == yte).float().mean().item()
-
-
-def verdict(diverged, zstd, mo, mr):
-    if diverged or not all(math.isfinite(v) for v in (zstd, mo, mr)):
-        return "diverged"
-    if zstd < 0.1:
-        return "collapsed"
-    if mo > mr:
-        return "partial-collapse"
-    return "trained"
 
 
 # ----------------------------------------------------------------------------- training
