@@ -199,7 +199,7 @@ private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Flo
 
 private func im2colWidth3Stride2(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
     let xp = UncheckedBox(x), cp = UncheckedBox(col)
-    let ow = g.ow, odd = min(ow, g.w / 2)   // columns ox with 2·ox + 1 < W
+    let ow = g.ow, odd = min(ow, g.w / 2)   // ow ≥ 1 (conv2d checks); odd: columns ox with 2·ox + 1 < W
     parallelFor(g.c * g.kh, cost: 3 * g.cols) { kernelRows in
         for ci in kernelRows {
             let c = ci / g.kh, i = ci % g.kh
@@ -216,7 +216,7 @@ private func im2colWidth3Stride2(_ x: UnsafePointer<Float>, _ col: UnsafeMutable
                     }
                     let src = plane + iy * g.w
                     r0[0] = 0
-                    for ox in 1..<max(1, ow) { r0[ox] = src[2 * ox - 1] }
+                    for ox in 1..<ow { r0[ox] = src[2 * ox - 1] }
                     for ox in 0..<ow { r1[ox] = src[2 * ox] }
                     for ox in 0..<odd { r2[ox] = src[2 * ox + 1] }
                     for ox in odd..<ow { r2[ox] = 0 }
@@ -239,7 +239,7 @@ private func col2imWidth3Stride2(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutab
                         let iy = 2 * oy - 1 + i, o = n * g.ohw + oy * ow
                         guard iy >= 0 && iy < g.h else { continue }
                         let dst = plane + iy * g.w
-                        for ox in 1..<max(1, ow) { dst[2 * ox - 1] += s0[o + ox] }
+                        for ox in 1..<ow { dst[2 * ox - 1] += s0[o + ox] }
                         for ox in 0..<ow { dst[2 * ox] += s1[o + ox] }
                         for ox in 0..<odd { dst[2 * ox + 1] += s2[o + ox] }
                     }
