@@ -88,27 +88,27 @@ public struct Augmentation: Sendable, Equatable {
         for i in 0..<n { dst[i] = (dst[i] - mean) * inv }
     }
 
-    /// Two augmented views of the images `indices` of `set`, as two [B, 1, s, s] tensors.
+    /// `count` augmented views of the images `indices` of `set`, each a [B, 1, s, s] tensor.
     /// Parallel over images; image k of epoch e uses the generator (seed, e, indices[k], view).
-    public func views(of set: ImageSet, indices: [Int], epoch: Int, seed: UInt64) -> (Tensor, Tensor) {
+    public func views(of set: ImageSet, indices: [Int], epoch: Int, seed: UInt64, count: Int = 2) -> [Tensor] {
         let b = indices.count, n = outputSize * outputSize
-        let v1 = Storage(uninitializedCount: b * n), v2 = Storage(uninitializedCount: b * n)
-        let p1 = UncheckedBox(v1.pointer), p2 = UncheckedBox(v2.pointer)
+        let storages = (0..<count).map { _ in Storage(uninitializedCount: b * n) }
+        let destinations = storages.map { UncheckedBox($0.pointer) }
         set.images.withUnsafeBufferPointer { images in
             guard let start = images.baseAddress else { return }   // no images: nothing to draw
             let base = UncheckedBox(start)
-            parallelFor(b, cost: 4 * n) { range in
+            parallelFor(b, cost: 2 * count * n) { range in
                 for k in range {
                     let src = base.value + indices[k] * set.imageSize
-                    for (view, dst) in [(0, p1.value), (1, p2.value)] {
+                    for (view, dst) in destinations.enumerated() {
                         var rng = RNG(seed: Augmentation.seed(seed, epoch: epoch, image: indices[k], view: view))
-                        apply(src, height: set.height, width: set.width, to: dst + k * n, rng: &rng)
+                        apply(src, height: set.height, width: set.width, to: dst.value + k * n, rng: &rng)
                     }
                 }
             }
         }
         let shape = [b, 1, outputSize, outputSize]
-        return (Tensor(shape: shape, storage: v1), Tensor(shape: shape, storage: v2))
+        return storages.map { Tensor(shape: shape, storage: $0) }
     }
 
     /// Un-augmented, normalised images (evaluation).

@@ -196,6 +196,13 @@ final class ExperimentFileParser {
         }
         var result: [(key: String, value: ConfigValue)] = []
         let before = diagnostics.count
+        // The row's method decides which keys it has; an invalid `method` is reported below.
+        var base = base
+        if let methodNode = mapping.first(where: { $0.key.scalar?.string == ConfigKey.method.name })?.value,
+           let value = configValue(methodNode), let withMethod = try? base?.applying([(ConfigKey.method.name, value)]) {
+            base = withMethod
+        }
+        let method = base?.method ?? Methods.defaultName
         for (keyNode, valueNode) in mapping {
             guard case let .scalar(keyScalar) = keyNode else {
                 report(keyNode, "an override key is \(describe(keyNode))", expected: "a dotted key such as `loss.stop_gradient`",
@@ -208,6 +215,13 @@ final class ExperimentFileParser {
                     ?? "valid keys: \(ConfigKey.all.map(\.name).joined(separator: ", "))"
                 report(keyNode, "unknown override key `\(key)`",
                        expected: "a key of ConfigKey.all (listed in experiments/README.md)", fix: hint)
+                continue
+            }
+            guard spec.applies(to: method) else {
+                let own = ConfigKey.all.filter { $0.applies(to: method) }.map(\.name)
+                report(keyNode, "`\(key)` is not a key of method `\(method)` (it belongs to \(spec.methods?.joined(separator: ", ") ?? "?"))",
+                       expected: "a key of method `\(method)`: \(own.joined(separator: ", "))",
+                       fix: "set `method:` to the method it belongs to in this row's overrides, or remove it")
                 continue
             }
             // The key table decides what a value may be: apply it to the protocol's config.

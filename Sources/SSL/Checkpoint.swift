@@ -71,19 +71,29 @@ extension Trainer {
         guard data.count >= 16, Array(data.prefix(8)) == Checkpoint.magic else {
             throw CheckpointError.unreadable(path: path, reason: "not an ablate checkpoint")
         }
-        let length = data.subdata(in: 8..<16).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-        guard length > 0, 16 + length <= data.count else { throw CheckpointError.unreadable(path: path, reason: "truncated header") }
+        let rawLength = data.subdata(in: 8..<16).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard rawLength > 0, rawLength <= UInt64(data.count - 16), let length = Int(exactly: rawLength) else {
+            throw CheckpointError.unreadable(path: path, reason: "its header length \(rawLength) does not fit the file's \(data.count) bytes (truncated or overwritten)")
+        }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let header = try decoder.decode(Checkpoint.self, from: data.subdata(in: 16..<(16 + length)))
+        let header: Checkpoint
+        do {
+            header = try decoder.decode(Checkpoint.self, from: data.subdata(in: 16..<(16 + length)))
+        } catch {
+            throw CheckpointError.unreadable(path: path, reason: "its header is not valid JSON of a checkpoint (\(error))")
+        }
         guard header.runId == runId else {
             throw CheckpointError.unreadable(path: path, reason: "it belongs to run \(header.runId), not \(runId)")
         }
+        guard header.records.count <= config.epochs, header.optimizerStep == header.records.count * stepsPerEpoch else {
+            throw CheckpointError.unreadable(path: path, reason: "it holds \(header.records.count) epochs and \(header.optimizerStep) steps, which a run of \(config.epochs) epochs of \(stepsPerEpoch) steps cannot have reached")
+        }
         let base = 16 + length
-        let byName = Dictionary(uniqueKeysWithValues: header.tensors.map { ($0.name, $0) })
+        let byName = Dictionary(header.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let floats = (data.count - base) / 4
         func read(_ name: String, into t: Tensor) throws {
-            guard let e = byName[name], e.shape == t.shape, e.offset + t.count <= floats else {
+            guard let e = byName[name], e.shape == t.shape, e.offset >= 0, e.offset <= floats - t.count else {
                 throw CheckpointError.unreadable(path: path, reason: "tensor \(name) is missing or has another shape")
             }
             data.withUnsafeBytes { raw in

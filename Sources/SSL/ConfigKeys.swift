@@ -1,7 +1,7 @@
 import Foundation
 
 /// A value written in an experiment file for an override.
-public enum ConfigValue: Sendable, Equatable, Hashable, Codable, CustomStringConvertible {
+public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible {
     case bool(Bool)
     case int(Int)
     case double(Double)
@@ -17,6 +17,44 @@ public enum ConfigValue: Sendable, Equatable, Hashable, Codable, CustomStringCon
         case let .list(l): return "[" + l.map(\.description).joined(separator: ", ") + "]"
         }
     }
+
+    /// Equal as values: `1` and `1.0` are the same number.
+    public func sameValue(as other: ConfigValue) -> Bool {
+        if let a = number, let b = other.number { return a == b }
+        return self == other
+    }
+
+    var positiveInt: Int? { if case let .int(i) = self, i > 0 { return i } else { return nil } }
+    public var number: Double? {
+        switch self {
+        case let .int(i): return Double(i)
+        case let .double(d): return d
+        default: return nil
+        }
+    }
+}
+
+/// JSON as the value itself: `true`, `3`, `0.99`, `"mlp"`, `[16, 32]`.
+extension ConfigValue: Codable {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else { self = .list(try c.decode([ConfigValue].self)) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case let .bool(b): try c.encode(b)
+        case let .int(i): try c.encode(i)
+        case let .double(d): try c.encode(d)
+        case let .string(s): try c.encode(s)
+        case let .list(l): try c.encode(l)
+        }
+    }
 }
 
 /// An override that does not fit the typed configuration.
@@ -26,97 +64,119 @@ public struct ConfigKeyError: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(key): \(message)" }
 }
 
-/// The dotted keys an experiment row may override, each with its type and how it changes the
-/// `TrainingConfig`. This table is the single source of truth: the registry validates against it
-/// and `ablate list --keys` prints it.
+/// A dotted key an experiment row may override, with its type, the methods that have it, how it
+/// changes the `TrainingConfig` and how to read it back (the run's stored params).
+///
+/// The key table `ConfigKey.all` joins the keys every method shares (below) with the keys each
+/// method declares next to its config (`MethodDescriptor.keys`). It is the single source of truth:
+/// the registry validates against it and `ablate list --keys` prints it.
 public struct ConfigKey: Sendable {
     public let name: String
     /// What the value must be, for error messages ("a boolean", "one of mlp, none, fixed-random").
     public let expected: String
     public let help: String
+    /// The methods that have this key; nil for every method.
+    public let methods: [String]?
     let apply: @Sendable (inout TrainingConfig, ConfigValue) -> Bool
+    let read: @Sendable (TrainingConfig) -> ConfigValue
 
-    public static let all: [ConfigKey] = [
-        ConfigKey(name: "model.widths", expected: "a list of 4 positive integers", help: "convnet widths (c1, c2, c3, c4)") { c, v in
+    public init(name: String, expected: String, help: String, methods: [String]? = nil,
+                read: @escaping @Sendable (TrainingConfig) -> ConfigValue,
+                apply: @escaping @Sendable (inout TrainingConfig, ConfigValue) -> Bool) {
+        self.name = name; self.expected = expected; self.help = help; self.methods = methods
+        self.read = read; self.apply = apply
+    }
+
+    /// A method's own setting, kept in `TrainingConfig.options` (and left out while it has its
+    /// default, so it does not change the ids of runs that never set it).
+    public static func option(_ name: String, method: String, expected: String, help: String, default value: ConfigValue,
+                              valid: @escaping @Sendable (ConfigValue) -> Bool) -> ConfigKey {
+        ConfigKey(name: name, expected: expected, help: help, methods: [method],
+                  read: { $0.options[name] ?? value },
+                  apply: { c, v in
+                      guard valid(v) else { return false }
+                      c.options[name] = v.sameValue(as: value) ? nil : v
+                      return true
+                  })
+    }
+
+    /// Whether a run of `method` may set this key.
+    public func applies(to method: String) -> Bool { methods?.contains(method) ?? true }
+
+    /// The key that chooses the method; applied before every other key of a row.
+    public static let method = ConfigKey(
+        name: "method", expected: "one of \(Methods.names.joined(separator: ", "))",
+        help: "the self-supervised method (default simsiam)", read: { .string($0.method) }) { c, v in
+        guard case let .string(name) = v, Methods.named(name) != nil else { return false }
+        c.method = name; return true
+    }
+
+    /// Keys every method has (the backbone, the optimiser), and the architecture keys of the
+    /// methods built on the Siamese heads.
+    public static let shared: [ConfigKey] = [
+        method,
+        ConfigKey(name: "model.widths", expected: "a list of 4 positive integers", help: "convnet widths (c1, c2, c3, c4)",
+                  read: { .list($0.model.widths.map(ConfigValue.int)) }) { c, v in
             guard case let .list(l) = v, l.count == 4 else { return false }
             let w = l.compactMap { if case let .int(i) = $0, i > 0 { return i } else { return nil } }
             guard w.count == 4 else { return false }
             c.model.widths = w; return true
         },
-        ConfigKey(name: "model.projector_dim", expected: "a positive integer", help: "width of the projector's layers (d)") { c, v in
+        ConfigKey(name: "model.projector_dim", expected: "a positive integer", help: "width of the projector's layers (d)",
+                  methods: ["simsiam", "byol"], read: { .int($0.model.projectorDim) }) { c, v in
             guard let i = v.positiveInt else { return false }; c.model.projectorDim = i; return true
         },
-        ConfigKey(name: "model.projector_output_bn", expected: "a boolean", help: "BN on the projector output (SimSiam Table 3 row c)") { c, v in
+        ConfigKey(name: "model.projector_output_bn", expected: "a boolean", help: "BN on the projector output (SimSiam Table 3 row c)",
+                  methods: ["simsiam", "byol"], read: { .bool($0.model.projectorOutputBN) }) { c, v in
             guard case let .bool(b) = v else { return false }; c.model.projectorOutputBN = b; return true
         },
-        ConfigKey(name: "model.predictor", expected: "one of mlp, none, fixed-random",
-                  help: "the predictor h: trained MLP, removed (SimSiam Table 1a), or kept at its random init (Table 1b)") { c, v in
-            switch v {
-            case .string("mlp"): c.model.predictorHidden = c.model.predictorHidden ?? c.model.projectorDim / 4; c.model.predictorFixedRandom = false
-            case .string("none"): c.model.predictorHidden = nil; c.model.predictorFixedRandom = false
-            case .string("fixed-random"): c.model.predictorHidden = c.model.predictorHidden ?? c.model.projectorDim / 4; c.model.predictorFixedRandom = true
-            default: return false
-            }
-            return true
-        },
-        ConfigKey(name: "model.predictor_hidden", expected: "a positive integer", help: "predictor bottleneck width") { c, v in
+        ConfigKey(name: "model.predictor_hidden", expected: "a positive integer", help: "predictor bottleneck width",
+                  methods: ["simsiam", "byol"], read: { $0.model.predictorHidden.map(ConfigValue.int) ?? .string("none") }) { c, v in
             guard let i = v.positiveInt else { return false }; c.model.predictorHidden = i; return true
         },
-        ConfigKey(name: "loss.stop_gradient", expected: "a boolean", help: "stop-gradient on the target branch (SimSiam Fig 2)") { c, v in
-            guard case let .bool(b) = v else { return false }; c.model.stopGradient = b; return true
-        },
-        ConfigKey(name: "optim.epochs", expected: "a positive integer", help: "training epochs") { c, v in
+        ConfigKey(name: "optim.epochs", expected: "a positive integer", help: "training epochs", read: { .int($0.epochs) }) { c, v in
             guard let i = v.positiveInt else { return false }; c.epochs = i; return true
         },
-        ConfigKey(name: "optim.batch", expected: "an integer ≥ 2", help: "batch size; lr scales as base_lr × batch / 256") { c, v in
+        ConfigKey(name: "optim.batch", expected: "an integer ≥ 2", help: "batch size; lr scales as base_lr × batch / 256",
+                  read: { .int($0.batch) }) { c, v in
             guard case let .int(i) = v, i >= 2 else { return false }; c.batch = i; return true
         },
-        ConfigKey(name: "optim.base_lr", expected: "a positive number", help: "lr per 256 images") { c, v in
+        ConfigKey(name: "optim.base_lr", expected: "a positive number", help: "lr per 256 images", read: { .double(Double($0.baseLR)) }) { c, v in
             guard let d = v.number, d > 0 else { return false }; c.baseLR = Float(d); return true
         },
-        ConfigKey(name: "optim.momentum", expected: "a number in [0, 1)", help: "SGD momentum") { c, v in
+        ConfigKey(name: "optim.momentum", expected: "a number in [0, 1)", help: "SGD momentum", read: { .double(Double($0.momentum)) }) { c, v in
             guard let d = v.number, d >= 0, d < 1 else { return false }; c.momentum = Float(d); return true
         },
-        ConfigKey(name: "optim.weight_decay", expected: "a number ≥ 0", help: "weight decay on all parameters") { c, v in
+        ConfigKey(name: "optim.weight_decay", expected: "a number ≥ 0", help: "weight decay on all parameters",
+                  read: { .double(Double($0.weightDecay)) }) { c, v in
             guard let d = v.number, d >= 0 else { return false }; c.weightDecay = Float(d); return true
         },
-        ConfigKey(name: "optim.predictor_lr", expected: "one of fixed, decayed",
-                  help: "predictor lr constant (SimSiam §4.2 default, Table 1 row c) or cosine-decayed like the encoder (Table 1 baseline)") { c, v in
-            switch v {
-            case .string("fixed"): c.predictorLRDecayed = false
-            case .string("decayed"): c.predictorLRDecayed = true
-            default: return false
-            }
-            return true
-        },
-        ConfigKey(name: "optim.warmup_epochs", expected: "an integer ≥ 0", help: "linear lr warm-up epochs") { c, v in
+        ConfigKey(name: "optim.warmup_epochs", expected: "an integer ≥ 0", help: "linear lr warm-up epochs",
+                  read: { .int($0.warmupEpochs) }) { c, v in
             guard case let .int(i) = v, i >= 0 else { return false }; c.warmupEpochs = i; return true
         },
     ]
 
-    public static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
-}
+    /// Every key: the shared ones, then each method's own, in `Methods.all` order.
+    public static let all: [ConfigKey] = shared + Methods.all.flatMap(\.keys)
 
-extension ConfigValue {
-    var positiveInt: Int? { if case let .int(i) = self, i > 0 { return i } else { return nil } }
-    var number: Double? {
-        switch self {
-        case let .int(i): return Double(i)
-        case let .double(d): return d
-        default: return nil
-        }
-    }
+    public static let byName: [String: ConfigKey] = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
 }
 
 extension TrainingConfig {
-    /// Applies overrides in order; throws for an unknown key (naming the closest valid one) or
-    /// a value of the wrong type.
+    /// Applies overrides: `method` first (it decides which keys exist), then the others in order.
+    /// Throws for an unknown key (naming the closest valid one), a key the row's method does not
+    /// have (naming the method), or a value of the wrong type.
     public func applying(_ overrides: [(key: String, value: ConfigValue)]) throws -> TrainingConfig {
         var config = self
-        for (key, value) in overrides {
+        let ordered = overrides.filter { $0.key == ConfigKey.method.name } + overrides.filter { $0.key != ConfigKey.method.name }
+        for (key, value) in ordered {
             guard let k = ConfigKey.byName[key] else {
                 let hint = ConfigKey.closest(to: key).map { "; did you mean `\($0)`?" } ?? ""
                 throw ConfigKeyError(key: key, message: "unknown key\(hint) Valid keys: \(ConfigKey.all.map(\.name).joined(separator: ", "))")
+            }
+            guard k.applies(to: config.method) else {
+                throw ConfigKeyError(key: key, message: ConfigKey.notOfMethod(key, config.method))
             }
             guard k.apply(&config, value) else {
                 throw ConfigKeyError(key: key, message: "expected \(k.expected), got `\(value)`")
@@ -124,9 +184,23 @@ extension TrainingConfig {
         }
         return config
     }
+
+    /// The run's params as experiment-file keys (`optim.weight_decay` = `0.0005`): every key its
+    /// method has, with the value this config resolves to.
+    public func params() -> [(key: String, value: String)] {
+        ConfigKey.all.filter { $0.applies(to: method) }.map { ($0.name, $0.read(self).description) }
+    }
 }
 
 extension ConfigKey {
+    /// "`byol.tau_base` is not a key of method `simsiam`; its keys: …".
+    static func notOfMethod(_ key: String, _ method: String) -> String {
+        let own = all.filter { $0.applies(to: method) }.map(\.name)
+        let owners = byName[key]?.methods?.joined(separator: ", ") ?? "?"
+        return "`\(key)` is a key of \(owners), not of method `\(method)`; set `method:` in the same row, or use one of "
+            + own.joined(separator: ", ")
+    }
+
     /// The valid key with the smallest edit distance, if it is reasonably close.
     public static func closest(to key: String) -> String? {
         let best = all.map { ($0.name, editDistance($0.name, key)) }.min { $0.1 < $1.1 }

@@ -29,7 +29,7 @@ public struct Monitor {
     }
 
     /// Per-epoch: kNN on the fixed subset, diagnostics of z on the whole test set (eval mode).
-    public func epochMetrics(_ model: SimSiam) throws -> (knn: Double, test: CollapseDiagnostics) {
+    public func epochMetrics(_ model: SSLMethod) throws -> (knn: Double, test: CollapseDiagnostics) {
         model.setTraining(false)
         defer { model.setTraining(true) }
         let memory = try Evaluation.embed(train, range: 0..<min(Monitor.memorySize, train.count), augmentation: augmentation) { try model.backbone($0) }
@@ -38,13 +38,13 @@ public struct Monitor {
         let knn = try Evaluation.knnAccuracy(memory: memory, memoryLabels: Array(train.labels[0..<memory.shape[0]]),
                                              queries: try noGrad { try slice(testFeatures, 0..<q) },
                                              queryLabels: Array(test.labels[0..<q]))
-        let z = try noGrad { try model.projector(testFeatures) }
+        let z = try noGrad { try model.project(testFeatures) }
         return (knn, try CollapseDiagnostics(z, covariance: false))
     }
 
     /// After the last epoch: full kNN (all training images as memory), linear probe (unless
     /// `linearProbe` is false), diagnostics with covariance, and the verdict.
-    public func finalMetrics(_ model: SimSiam, seed: UInt64, diverged: Bool, linearProbe: Bool = true) throws -> FinalMetrics {
+    public func finalMetrics(_ model: SSLMethod, seed: UInt64, diverged: Bool, linearProbe: Bool = true) throws -> FinalMetrics {
         model.setTraining(false)
         defer { model.setTraining(true) }
         let trainFeatures = try Evaluation.embed(train, augmentation: augmentation) { try model.backbone($0) }
@@ -55,21 +55,22 @@ public struct Monitor {
             ? try Evaluation.linearProbe(train: trainFeatures, trainLabels: train.labels, test: testFeatures,
                                          testLabels: test.labels, seed: seed)
             : nil
-        let z = try noGrad { try model.projector(testFeatures) }
+        let z = try noGrad { try model.project(testFeatures) }
         let diag = try CollapseDiagnostics(z)
         return FinalMetrics(knn: knn, linear: linear, test: diag,
                             verdict: Verdict.of(diverged: diverged, zStd: diag.zStd, mO: diag.mO, mR: diag.mR))
     }
 
-    /// kNN on normalised raw pixels, and on the backbone of an untrained model with this seed.
-    public func baselines(config: SimSiamConfig, seed: UInt64) throws -> Baselines {
+    /// kNN on normalised raw pixels, and on the backbone of an untrained model with this seed
+    /// (every method draws its backbone first, so it is the same backbone whatever the method).
+    public func baselines(config: TrainingConfig, seed: UInt64) throws -> Baselines {
         let flat: (ImageSet) -> Tensor = { set in
             let t = augmentation.plain(set, range: 0..<set.count)
             return Tensor(shape: [set.count, set.imageSize], storage: t.storage)
         }
         let raw = try Evaluation.knnAccuracy(memory: flat(train), memoryLabels: train.labels,
                                              queries: flat(test), queryLabels: test.labels)
-        let untrained = SimSiam(config, inChannels: train.channels, seed: seed)
+        let untrained = try Methods.make(config, inChannels: train.channels, seed: seed)
         untrained.setTraining(false)
         let mem = try Evaluation.embed(train, augmentation: augmentation) { try untrained.backbone($0) }
         let q = try Evaluation.embed(test, augmentation: augmentation) { try untrained.backbone($0) }

@@ -16,10 +16,10 @@ public enum BenchmarkModel: String, CaseIterable, Codable, Sendable {
         }
     }
 
-    /// `SimSiamConfig.mini` with this model's backbone widths.
-    public var config: SimSiamConfig {
-        var c = SimSiamConfig.mini
-        c.widths = widths
+    /// The `mini` protocol's SimSiam with this model's backbone widths.
+    public var config: TrainingConfig {
+        var c = TrainingConfig(protocolName: "mini", model: .mini, epochs: 10, batch: 256)
+        c.model.widths = widths
         return c
     }
 }
@@ -84,53 +84,32 @@ public enum StepBenchmarkError: Error, CustomStringConvertible {
     }
 }
 
-/// The `mini` protocol's optimiser for `model`: SGD momentum 0.9, weight decay 5e-4,
-/// lr = 0.05·batch/256; the encoder group decays by cosine over `totalSteps`, the predictor
-/// group keeps a fixed lr (SimSiam §4.2).
-public func miniProtocolSGD(for model: SimSiam, batch: Int, totalSteps: Int) -> SGD {
-    let lr: Float = 0.05 * Float(batch) / 256
-    var groups = [ParamGroup(name: "encoder", parameters: model.encoderParameters,
-                             schedule: LRSchedule(base: lr, totalSteps: totalSteps), weightDecay: 5e-4)]
-    if !model.predictorParameters.isEmpty {
-        groups.append(ParamGroup(name: "predictor", parameters: model.predictorParameters,
-                                 schedule: LRSchedule(base: lr, totalSteps: totalSteps, fixed: true), weightDecay: 5e-4))
-    }
-    return SGD(groups: groups, momentum: 0.9)
-}
-
-/// One training step: zero the gradients, forward both views, symmetric loss, backward, SGD update.
-@discardableResult
-public func simSiamTrainingStep(_ model: SimSiam, _ optimizer: SGD, _ x1: Tensor, _ x2: Tensor) throws -> Float {
-    optimizer.zeroGrad()
-    let loss = try model.loss(x1, x2)
-    try loss.backward()
-    optimizer.update()
-    return loss.item
-}
-
-/// Builds the SimSiam model of `model`, the `mini` optimiser and two random input views, runs
-/// `warmupSteps` untimed steps and then `timedSteps` timed ones (augmentation excluded).
+/// Builds the method of `model`'s config, its optimiser (the `mini` protocol's SGD) and random
+/// input views, runs `warmupSteps` untimed steps and then `timedSteps` timed ones through the
+/// training step (augmentation excluded).
 public func runStepBenchmark(_ model: BenchmarkModel, options: StepBenchmarkOptions = .init()) throws -> StepBenchmarkResult {
     try runStepBenchmark(config: model.config, name: model.rawValue, options: options)
 }
 
-public func runStepBenchmark(config: SimSiamConfig, name: String, options: StepBenchmarkOptions) throws -> StepBenchmarkResult {
+public func runStepBenchmark(config base: TrainingConfig, name: String, options: StepBenchmarkOptions) throws -> StepBenchmarkResult {
     guard options.batch >= 2 else { throw StepBenchmarkError.invalidOptions("batch \(options.batch) must be ≥ 2 (BatchNorm needs two samples)") }
     guard options.timedSteps >= 1 else { throw StepBenchmarkError.invalidOptions("timed steps \(options.timedSteps) must be ≥ 1") }
     guard options.warmupSteps >= 0 else { throw StepBenchmarkError.invalidOptions("warm-up steps \(options.warmupSteps) must be ≥ 0") }
 
-    let net = SimSiam(config, inChannels: options.channels, seed: options.seed)
+    var config = base
+    config.batch = options.batch
+    let net = try Methods.make(config, inChannels: options.channels, seed: options.seed)
     net.setTraining(true)
-    let optimizer = miniProtocolSGD(for: net, batch: options.batch, totalSteps: options.warmupSteps + options.timedSteps)
+    let totalSteps = options.warmupSteps + options.timedSteps
+    let optimizer = makeOptimizer(for: net, config: config, totalSteps: totalSteps)
     var rng = RNG(seed: options.seed &+ 1)
     let shape = [options.batch, options.channels, options.height, options.width]
-    let x1 = Tensor.randn(shape, rng: &rng)
-    let x2 = Tensor.randn(shape, rng: &rng)
+    let views = (0..<net.viewCount).map { _ in Tensor.randn(shape, rng: &rng) }
     let setupRSS = peakRSSKiB()
 
     var loss: Float = 0
     for s in 0..<options.warmupSteps {
-        loss = try simSiamTrainingStep(net, optimizer, x1, x2)
+        loss = try trainingStep(net, optimizer, views: views, totalSteps: totalSteps).loss
         guard loss.isFinite else { throw StepBenchmarkError.nonFiniteLoss(step: s, value: loss) }
     }
     var times: [Double] = []
@@ -138,7 +117,7 @@ public func runStepBenchmark(config: SimSiamConfig, name: String, options: StepB
     let cpuBefore = CPUAccounting.now()
     for s in 0..<options.timedSteps {
         let t0 = monotonicNanoseconds()
-        loss = try simSiamTrainingStep(net, optimizer, x1, x2)
+        loss = try trainingStep(net, optimizer, views: views, totalSteps: totalSteps).loss
         times.append(Double(monotonicNanoseconds() - t0) / 1e6)
         guard loss.isFinite else { throw StepBenchmarkError.nonFiniteLoss(step: options.warmupSteps + s, value: loss) }
     }
@@ -148,7 +127,7 @@ public func runStepBenchmark(config: SimSiamConfig, name: String, options: StepB
         : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     let mean = times.reduce(0, +) / Double(times.count)
     return StepBenchmarkResult(
-        framework: "ablate", model: name, widths: config.widths, batch: options.batch,
+        framework: "ablate", model: name, widths: config.model.widths, batch: options.batch,
         warmupSteps: options.warmupSteps, timedSteps: options.timedSteps,
         msPerStepMedian: median, msPerStepMean: mean, msPerStepMin: sorted[0],
         imagesPerSecond: Double(options.batch) / (median / 1000),

@@ -45,12 +45,12 @@ public struct TrainingResult: Sendable {
     public var seconds: Double
 }
 
-/// SimSiam pre-training: two augmented views per image, symmetric loss, SGD with two parameter
-/// groups (encoder: cosine decay per step; predictor: constant unless configured otherwise).
+/// Self-supervised pre-training of any `SSLMethod`: the method's number of augmented views per
+/// image, its loss and parameter groups, SGD with the protocol's schedule (cosine decay per step).
 public final class Trainer {
     public let config: TrainingConfig
     public let seed: UInt64
-    public let model: SimSiam
+    public let model: SSLMethod
     public let optimizer: SGD
     let train: ImageSet
     let augmentation: Augmentation
@@ -66,21 +66,15 @@ public final class Trainer {
         self.seed = seed
         self.train = train
         self.augmentation = augmentation
-        model = SimSiam(config.model, inChannels: train.channels, seed: seed)
-        let steps = config.epochs * (train.count / config.batch)
-        let warmup = config.warmupEpochs * (train.count / config.batch)
-        let lr = config.learningRate
-        optimizer = SGD(groups: [
-            ParamGroup(name: "encoder", parameters: model.encoderParameters,
-                       schedule: LRSchedule(base: lr, totalSteps: steps, warmupSteps: warmup), weightDecay: config.weightDecay),
-            ParamGroup(name: "predictor", parameters: model.predictorParameters,
-                       schedule: LRSchedule(base: lr, totalSteps: steps, warmupSteps: warmup, fixed: !config.predictorLRDecayed),
-                       weightDecay: config.weightDecay),
-        ], momentum: config.momentum)
+        model = try Methods.make(config, inChannels: train.channels, seed: seed)
+        let perEpoch = train.count / config.batch
+        optimizer = makeOptimizer(for: model, config: config, totalSteps: config.epochs * perEpoch,
+                                  warmupSteps: config.warmupEpochs * perEpoch)
     }
 
     /// Steps per epoch: the last incomplete batch is dropped (as `drop_last=True`).
     public var stepsPerEpoch: Int { train.count / config.batch }
+    var totalSteps: Int { config.epochs * stepsPerEpoch }
 
     /// One epoch; returns the mean loss, or nil if the run diverged.
     public func runEpoch(_ epoch: Int, progress: (TrainingProgress) -> Void) throws -> Float? {
@@ -89,32 +83,28 @@ public final class Trainer {
         var order = RNG(seed: seed ^ 0x5EED_0000 &+ UInt64(epoch))
         let perm = order.permutation(train.count)
         let steps = stepsPerEpoch
+        let viewCount = model.viewCount
         var total: Double = 0
         let start = Date()
         // The next batch's views are drawn on a background queue while this step trains.
         let prefetch = Prefetcher { step in
             self.augmentation.views(of: self.train, indices: Array(perm[(step * self.config.batch)..<((step + 1) * self.config.batch)]),
-                                    epoch: epoch, seed: self.seed)
+                                    epoch: epoch, seed: self.seed, count: viewCount)
         }
         prefetch.request(0)
         defer { prefetch.drain() }
         for step in 0..<steps {
-            let (x1, x2) = prefetch.take()
+            let views = prefetch.take()
             if step + 1 < steps { prefetch.request(step + 1) }
-            optimizer.zeroGrad()
-            let out = try model.forward(x1, x2)
-            let loss = try SimSiam.symmetricLoss(out)
-            let value = loss.item
-            if step == steps - 1 { lastTrainZStd = try CollapseDiagnostics(out.z1, covariance: false).zStd }
-            guard value.isFinite else { return nil }
-            try loss.backward()
-            optimizer.update()
-            total += Double(value)
+            let out = try trainingStep(model, optimizer, views: views, totalSteps: totalSteps)
+            if step == steps - 1, let z = out.projections.first { lastTrainZStd = try CollapseDiagnostics(z, covariance: false).zStd }
+            guard out.loss.isFinite else { return nil }
+            total += Double(out.loss)
             let elapsed = Date().timeIntervalSince(start)
             let perStep = elapsed / Double(step + 1)
             let remaining = perStep * Double(steps - step - 1 + (config.epochs - epoch - 1) * steps)
             progress(TrainingProgress(epoch: epoch, epochs: config.epochs, step: step + 1, stepsPerEpoch: steps,
-                                      loss: value, imagesPerSecond: Double((step + 1) * config.batch) / max(elapsed, 1e-9),
+                                      loss: out.loss, imagesPerSecond: Double((step + 1) * config.batch) / max(elapsed, 1e-9),
                                       secondsRemaining: remaining))
         }
         guard parametersAreFinite() else { return nil }
@@ -164,14 +154,14 @@ public final class Trainer {
 /// Computes one batch ahead on a serial background queue.
 final class Prefetcher: @unchecked Sendable {
     private let queue = DispatchQueue(label: "ablate.augment", qos: .userInitiated)
-    private let make: (Int) -> (Tensor, Tensor)
-    private var ready: (Tensor, Tensor)?
+    private let make: (Int) -> [Tensor]
+    private var ready: [Tensor]?
     private let done = DispatchSemaphore(value: 0)
     private var pending = 0
     /// Total time spent making batches (background queue) and waiting for them (caller).
     private(set) var makeSeconds = 0.0, waitSeconds = 0.0
 
-    init(_ make: @escaping (Int) -> (Tensor, Tensor)) { self.make = make }
+    init(_ make: @escaping (Int) -> [Tensor]) { self.make = make }
 
     func request(_ step: Int) {
         pending += 1
@@ -184,7 +174,7 @@ final class Prefetcher: @unchecked Sendable {
     }
 
     /// The batch requested last; waits for it.
-    func take() -> (Tensor, Tensor) {
+    func take() -> [Tensor] {
         let t0 = Date()
         done.wait()
         waitSeconds += Date().timeIntervalSince(t0)

@@ -8,13 +8,22 @@ public enum Worker {
     public static func run(_ spec: Job, emit: (WorkerEvent) -> Void) {
         do {
             let (train, test, augmentation) = try spec.config.loadData()
-            let trainer = try Trainer(config: spec.config, seed: spec.seed, train: train, augmentation: augmentation)
+            var trainer = try Trainer(config: spec.config, seed: spec.seed, train: train, augmentation: augmentation)
             let monitor = Monitor(train: train, test: test, augmentation: augmentation)
             var previous: [EpochRecord] = []
             if FileManager.default.fileExists(atPath: spec.checkpointPath) {
-                previous = try trainer.loadCheckpoint(from: spec.checkpointPath, runId: spec.id)
+                do {
+                    previous = try trainer.loadCheckpoint(from: spec.checkpointPath, runId: spec.id)
+                } catch let error as CheckpointError {
+                    // A checkpoint that cannot be used costs the epochs it held, never the run.
+                    warn("warning: \(error); starting run \(spec.rowName) seed \(spec.seed) over from epoch 0")
+                    try? FileManager.default.removeItem(atPath: spec.checkpointPath)
+                    trainer = try Trainer(config: spec.config, seed: spec.seed, train: train, augmentation: augmentation)
+                }
             }
             emit(.started(runId: spec.id, resumedEpochs: previous.count))
+            // The checkpoint's epochs again, so the database holds every epoch of a resumed run.
+            for record in previous { emit(.epoch(runId: spec.id, record: record)) }
             var lastEmit = Date.distantPast
             let result = try trainer.run(monitor: monitor, previous: previous, progress: { p in
                 let now = Date()
@@ -27,11 +36,16 @@ public enum Worker {
                 if let last = records.last { emit(.epoch(runId: spec.id, record: last)) }
             })
             let metrics = try monitor.finalMetrics(trainer.model, seed: spec.seed, diverged: result.status == .diverged)
-            let baselines = spec.baselines ? try monitor.baselines(config: spec.config.model, seed: spec.seed) : nil
+            let baselines = spec.baselines ? try monitor.baselines(config: spec.config, seed: spec.seed) : nil
             emit(.finished(runId: spec.id, status: result.status, metrics: metrics, baselines: baselines))
             try? FileManager.default.removeItem(atPath: spec.checkpointPath)
         } catch {
             emit(.failed(runId: spec.id, message: "\(error)"))
         }
     }
+}
+
+/// A line on standard error (the scheduler's terminal; events go to standard output).
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
 }

@@ -24,10 +24,9 @@ enum JSONValue: Equatable, Decodable {
         else { self = .object(try c.decode([String: JSONValue].self)) }
     }
 
-    /// The value of any `Encodable`, through `JSONEncoder`.
-    static func of<T: Encodable>(_ value: T) throws -> JSONValue {
+    /// The value of JSON text.
+    static func decoding(_ data: Data) throws -> JSONValue {
         do {
-            let data = try JSONEncoder().encode(value)
             return try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
             throw StoreError.cannotEncodeConfig(reason: "\(error)")
@@ -45,19 +44,6 @@ enum JSONValue: Equatable, Decodable {
         case let .object(o):
             let keys = o.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
             return "{" + keys.map { JSONValue.quote($0) + ":" + (o[$0] ?? .null).canonical }.joined(separator: ",") + "}"
-        }
-    }
-
-    /// Leaves of nested objects as dotted keys ("model.widths"); arrays and scalars are leaves.
-    /// A string leaf is its text; any other leaf is its canonical JSON.
-    func flattened(prefix: String = "") -> [(key: String, value: String)] {
-        switch self {
-        case let .object(o):
-            return o.keys.sorted().flatMap { key in
-                (o[key] ?? .null).flattened(prefix: prefix.isEmpty ? key : prefix + "." + key)
-            }
-        case let .string(s): return [(prefix, s)]
-        default: return [(prefix, canonical)]
         }
     }
 

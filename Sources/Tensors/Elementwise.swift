@@ -135,3 +135,6 @@ public func log(_ x: Tensor) -> Tensor { unary(x, { Foundation.log($0) }, deriva
 public func scale(_ x: Tensor, _ s: Float) -> Tensor { unary(x, { $0 * s }, derivative: { _, _ in s }) }
 
 import Foundation
+
+/// x + c for a constant c.
+public func shift(_ x: Tensor, _ c: Float) -> Tensor { unary(x, { $0 + c }, derivative: { _, _ in 1 }) }

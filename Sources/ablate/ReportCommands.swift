@@ -65,7 +65,7 @@ struct List: ParsableCommand {
 
     func run() throws {
         if keys {
-            for k in ConfigKey.all { print("\(k.name)  (\(k.expected))  \(k.help)") }
+            for k in ConfigKey.all { print("\(k.name)  (\(k.expected))  \(k.help)" + (k.methods.map { "  [\($0.joined(separator: ", ")) only]" } ?? "")) }
             return
         }
         let registry = try options.registry()

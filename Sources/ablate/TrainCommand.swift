@@ -87,7 +87,7 @@ struct Train: ParsableCommand {
         print(String(format: "z_std·√d %.3f, m_o %.3f, m_r %.3f, cov_offdiag %.4g", final.test.zStd, final.test.mO, final.test.mR, final.test.covOffdiag ?? .nan))
         var base: Baselines?
         if baselines {
-            let b = try monitor.baselines(config: config.model, seed: seed)
+            let b = try monitor.baselines(config: config, seed: seed)
             print(String(format: "baselines: raw-pixel kNN %.2f %%, random-init backbone kNN %.2f %%", b.rawPixelKNN, b.randomBackboneKNN))
             base = b
         }

@@ -14,14 +14,14 @@ final class AugmentationTests: XCTestCase {
 
     func testSameSeedSameViewsOtherSeedOtherViews() {
         let set = gradientImages(8)
-        let (a1, a2) = aug.views(of: set, indices: Array(0..<8), epoch: 3, seed: 42)
-        let (b1, b2) = aug.views(of: set, indices: Array(0..<8), epoch: 3, seed: 42)
+        let (a1, a2) = aug.viewPair(of: set, indices: Array(0..<8), epoch: 3, seed: 42)
+        let (b1, b2) = aug.viewPair(of: set, indices: Array(0..<8), epoch: 3, seed: 42)
         XCTAssertEqual(a1.array, b1.array)
         XCTAssertEqual(a2.array, b2.array)
         XCTAssertNotEqual(a1.array, a2.array, "the two views are drawn independently")
-        let (c1, _) = aug.views(of: set, indices: Array(0..<8), epoch: 3, seed: 43)
+        let (c1, _) = aug.viewPair(of: set, indices: Array(0..<8), epoch: 3, seed: 43)
         XCTAssertNotEqual(a1.array, c1.array)
-        let (d1, _) = aug.views(of: set, indices: Array(0..<8), epoch: 4, seed: 42)
+        let (d1, _) = aug.viewPair(of: set, indices: Array(0..<8), epoch: 4, seed: 42)
         XCTAssertNotEqual(a1.array, d1.array, "each epoch draws new views")
     }
 
@@ -53,7 +53,7 @@ final class AugmentationTests: XCTestCase {
         // A constant image: crops and flips leave it constant, so any change of value is the jitter.
         let constant = ImageSet(images: Array(repeating: 0.5, count: 784 * 400), labels: Array(repeating: 0, count: 400),
                                 channels: 1, height: 28, width: 28)
-        let (v1, _) = aug.views(of: constant, indices: Array(0..<400), epoch: 0, seed: 5)
+        let (v1, _) = aug.viewPair(of: constant, indices: Array(0..<400), epoch: 0, seed: 5)
         let plain = (0.5 - aug.mean) / aug.std
         var jittered = 0
         for i in 0..<400 where abs(v1.pointer[i * 784] - plain) > 1e-6 { jittered += 1 }
@@ -68,7 +68,7 @@ final class AugmentationTests: XCTestCase {
         var noJitter = aug
         noJitter.jitterProbability = 0
         let rampSet = ImageSet(images: ramp, labels: Array(repeating: 0, count: 400), channels: 1, height: 28, width: 28)
-        let (r1, _) = noJitter.views(of: rampSet, indices: Array(0..<400), epoch: 0, seed: 9)
+        let (r1, _) = noJitter.viewPair(of: rampSet, indices: Array(0..<400), epoch: 0, seed: 9)
         var flipped = 0
         for i in 0..<400 where r1.pointer[i * 784] > r1.pointer[i * 784 + 27] { flipped += 1 }
         XCTAssertEqual(Double(flipped) / 400, 0.5, accuracy: 0.08)
@@ -80,5 +80,13 @@ final class AugmentationTests: XCTestCase {
         XCTAssertEqual(a.train.count, 2048)
         XCTAssertEqual(a.test.count, 512)
         XCTAssertEqual(Set(a.train.labels).count, 10)
+    }
+}
+
+extension Augmentation {
+    /// The first two views, as the tests above compare them.
+    func viewPair(of set: ImageSet, indices: [Int], epoch: Int, seed: UInt64) -> (Tensor, Tensor) {
+        let v = views(of: set, indices: indices, epoch: epoch, seed: seed)
+        return (v[0], v[1])
     }
 }

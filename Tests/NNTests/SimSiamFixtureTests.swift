@@ -81,7 +81,7 @@ final class SimSiamFixtureTests: XCTestCase {
         for t in 0..<steps {
             sgd.zeroGrad()
             run.lrs.append(sgd.currentLRs)
-            let loss = try model.loss(x1, x2)
+            let loss = try model.loss([x1, x2]).loss
             try loss.backward()
             if t == 0 {
                 for (name, p) in model.namedParameters {

@@ -302,15 +302,17 @@ final class StoreTests: XCTestCase {
                        "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 
-    func testParamsHoldTheFlattenedConfig() throws {
+    func testParamsHoldTheExperimentFileKeys() throws {
         let store = try Store.inMemory()
         let s = try spec(seed: 3)
         _ = try store.claimRun(s, provenance: here, staleAfter: 300)
         let params = try store.params(runId: s.id)
-        XCTAssertEqual(params["protocolName"], "smoke")
-        XCTAssertEqual(params["model.projectorDim"], "64")
-        XCTAssertEqual(params["model.widths"], "[8,16,16,32]")
-        XCTAssertEqual(params["model.stopGradient"], "true")
+        XCTAssertEqual(params["method"], "simsiam")
+        XCTAssertEqual(params["model.projector_dim"], "64")
+        XCTAssertEqual(params["model.widths"], "[8, 16, 16, 32]")
+        XCTAssertEqual(params["loss.stop_gradient"], "true")
+        XCTAssertEqual(params["optim.weight_decay"], "0.0005")
+        XCTAssertNil(params["byol.tau_base"], "a key of another method")
         XCTAssertEqual(params["seed"], "3")
         XCTAssertEqual(params["protocol_version"], "v1")
         let json = try XCTUnwrap(params["config_json"]?.data(using: .utf8))

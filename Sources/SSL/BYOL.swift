@@ -1,0 +1,110 @@
+import Foundation
+import NN
+import Tensors
+
+/// BYOL (Grill et al., NeurIPS 2020, §3.1 and Algorithm 1): an online network (backbone,
+/// projector, predictor) predicts the projection of the other view made by a target network
+/// (backbone, projector) that is not trained but follows the online weights as an exponential
+/// moving average, ξ ← τ·ξ + (1 − τ)·θ after every step, with τ rising from τ_base to 1 on a
+/// cosine schedule: τ_k = 1 − (1 − τ_base)·(cos(πk/K) + 1)/2.
+/// Loss, symmetrised over the views: Σ_views mean_batch(2 − 2·cos(p, z′)), z′ from the target.
+///
+/// Adapted to the protocols: the heads have SimSiam's shapes (3-layer projector of width d,
+/// predictor d → hidden → d), so that a table comparing the two changes the target only; SGD
+/// with the protocol's lr and weight decay stands in for LARS. The target's BN layers run in
+/// training mode (batch statistics), as in the reference implementation; only the weights are
+/// averaged, the target's running statistics are its own.
+public final class BYOL: SSLMethod {
+    public let backbone: Convnet
+    public let projector: MLPHead
+    public let predictor: MLPHead
+    public let targetBackbone: Convnet
+    public let targetProjector: MLPHead
+    public let tauBase: Double
+
+    public init(_ config: SimSiamConfig, inChannels: Int = 1, seed: UInt64, tauBase: Double = 0.99) {
+        var rng = RNG(seed: seed)
+        let d = config.projectorDim
+        backbone = Convnet(inChannels: inChannels, widths: config.widths, rng: &rng)
+        projector = MLPHead(dims: [backbone.featureDim, d, d, d], outputBN: config.projectorOutputBN, rng: &rng)
+        predictor = MLPHead(dims: [d, config.predictorHidden ?? d / 4, d], rng: &rng)
+        var unused = RNG(seed: 0)
+        targetBackbone = Convnet(inChannels: inChannels, widths: config.widths, rng: &unused)
+        targetProjector = MLPHead(dims: [backbone.featureDim, d, d, d], outputBN: config.projectorOutputBN, rng: &unused)
+        self.tauBase = tauBase
+        for (t, o) in zip(targetParameters, onlineEncoderParameters) {
+            t.setRequiresGrad(false)
+            t.pointer.update(from: o.pointer, count: o.count)
+        }
+    }
+
+    public var viewCount: Int { 2 }
+
+    var onlineEncoderParameters: [Tensor] { backbone.parameters + projector.parameters }
+    var targetParameters: [Tensor] { targetBackbone.parameters + targetProjector.parameters }
+
+    public func loss(_ views: [Tensor]) throws -> MethodLoss {
+        let z1 = try projector(backbone(views[0])), z2 = try projector(backbone(views[1]))   // [N, d]
+        let p1 = try predictor(z1), p2 = try predictor(z2)
+        let (t1, t2) = try noGrad { (try targetProjector(targetBackbone(views[0])), try targetProjector(targetBackbone(views[1]))) }
+        // Σ mean(2 − 2·cos) = 4 + 2·(D(p1, z′2) + D(p2, z′1)), D = negative mean cosine.
+        let loss = shift(scale(try negativeCosine(p1, t2) + negativeCosine(p2, t1), 2), 4)
+        return MethodLoss(loss: loss, projections: [stopGradient(z1), stopGradient(z2)])
+    }
+
+    public func project(_ features: Tensor) throws -> Tensor { try projector(features) }
+
+    /// One group: the whole online network on the protocol's schedule.
+    public func parameterGroups(schedule: LRSchedule, weightDecay: Float) -> [ParamGroup] {
+        [ParamGroup(name: "online", parameters: onlineEncoderParameters + predictor.parameters, schedule: schedule, weightDecay: weightDecay)]
+    }
+
+    /// τ for the update with 0-based index `step` of `totalSteps`.
+    public func tau(step: Int, totalSteps: Int) -> Float {
+        Float(1 - (1 - tauBase) * (Foundation.cos(Double.pi * Double(step) / Double(max(totalSteps, 1))) + 1) / 2)
+    }
+
+    /// ξ ← τ·ξ + (1 − τ)·θ.
+    public func afterUpdate(step: Int, totalSteps: Int) {
+        let tau = self.tau(step: step, totalSteps: totalSteps), rest = 1 - tau
+        for (t, o) in zip(targetParameters, onlineEncoderParameters) {
+            let tp = t.pointer, op = o.pointer
+            for i in 0..<t.count { tp[i] = tp[i] * tau + rest * op[i] }
+        }
+    }
+
+    public var namedParameters: [(String, Tensor)] {
+        backbone.namedParameters.map { ("backbone.\($0.0)", $0.1) }
+            + projector.namedParameters.map { ("projector.\($0.0)", $0.1) }
+            + predictor.namedParameters.map { ("predictor.\($0.0)", $0.1) }
+    }
+
+    /// Online BN statistics, then the target network's weights and statistics.
+    public var namedBuffers: [(String, Tensor)] {
+        backbone.namedBuffers.map { ("backbone.\($0.0)", $0.1) }
+            + projector.namedBuffers.map { ("projector.\($0.0)", $0.1) }
+            + predictor.namedBuffers.map { ("predictor.\($0.0)", $0.1) }
+            + (targetBackbone.namedParameters + targetBackbone.namedBuffers).map { ("target.backbone.\($0.0)", $0.1) }
+            + (targetProjector.namedParameters + targetProjector.namedBuffers).map { ("target.projector.\($0.0)", $0.1) }
+    }
+
+    public func setTraining(_ on: Bool) {
+        let layers: [Layer] = [backbone, projector, predictor, targetBackbone, targetProjector]
+        layers.forEach { $0.setTraining(on) }
+    }
+
+    // MARK: Experiment-file keys
+
+    static let keys: [ConfigKey] = [
+        .option("byol.tau_base", method: "byol", expected: "a number in [0, 1)",
+                help: "BYOL's target momentum at step 0; rises to 1 on a cosine schedule", default: .double(0.99)) { v in
+            guard let x = v.number else { return false }
+            return x >= 0 && x < 1
+        },
+    ]
+
+    public static let descriptor = MethodDescriptor(
+        name: "byol", summary: "BYOL (Grill et al. 2020): predictor + EMA target network, 2 − 2·cos", keys: keys) { config, channels, seed in
+        BYOL(config.model, inChannels: channels, seed: seed, tauBase: config.options["byol.tau_base"]?.number ?? 0.99)
+    }
+}
