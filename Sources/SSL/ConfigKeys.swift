@@ -24,6 +24,9 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible 
         return self == other
     }
 
+    /// A Float setting as the decimal it was written as (0.0005, not 0.0005000000237).
+    static func float(_ x: Float) -> ConfigValue { .double(Double(x.description) ?? Double(x)) }
+
     var positiveInt: Int? { if case let .int(i) = self, i > 0 { return i } else { return nil } }
     public var number: Double? {
         switch self {
@@ -141,14 +144,14 @@ public struct ConfigKey: Sendable {
                   read: { .int($0.batch) }) { c, v in
             guard case let .int(i) = v, i >= 2 else { return false }; c.batch = i; return true
         },
-        ConfigKey(name: "optim.base_lr", expected: "a positive number", help: "lr per 256 images", read: { .double(Double($0.baseLR)) }) { c, v in
+        ConfigKey(name: "optim.base_lr", expected: "a positive number", help: "lr per 256 images", read: { .float($0.baseLR) }) { c, v in
             guard let d = v.number, d > 0 else { return false }; c.baseLR = Float(d); return true
         },
-        ConfigKey(name: "optim.momentum", expected: "a number in [0, 1)", help: "SGD momentum", read: { .double(Double($0.momentum)) }) { c, v in
+        ConfigKey(name: "optim.momentum", expected: "a number in [0, 1)", help: "SGD momentum", read: { .float($0.momentum) }) { c, v in
             guard let d = v.number, d >= 0, d < 1 else { return false }; c.momentum = Float(d); return true
         },
         ConfigKey(name: "optim.weight_decay", expected: "a number ≥ 0", help: "weight decay on all parameters",
-                  read: { .double(Double($0.weightDecay)) }) { c, v in
+                  read: { .float($0.weightDecay) }) { c, v in
             guard let d = v.number, d >= 0 else { return false }; c.weightDecay = Float(d); return true
         },
         ConfigKey(name: "optim.warmup_epochs", expected: "an integer ≥ 0", help: "linear lr warm-up epochs",
