@@ -458,6 +458,161 @@ def make_simsiam():
         fx.write()
 
 
+# ----------------------------------------------------------------------------------------------
+# c) BYOL on the `mini` heads, five SGD steps
+# ----------------------------------------------------------------------------------------------
+
+BYOL_TAU_BASE = 0.99
+
+
+class BYOL(nn.Module):
+    """Online network = SimSiam's backbone, projector and predictor; target = a copy of the online
+    backbone and projector, updated by EMA (Grill et al. 2020, Algorithm 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = Backbone()
+        self.projector = MLPHead([128, 512, 512, 512])
+        self.predictor = MLPHead([512, 128, 512])
+        self.target_backbone = Backbone()
+        self.target_projector = MLPHead([128, 512, 512, 512])
+
+    def online_parameters(self):
+        return list(self.backbone.parameters()) + list(self.projector.parameters()) + list(self.predictor.parameters())
+
+    def ema_pairs(self):
+        online = list(self.backbone.parameters()) + list(self.projector.parameters())
+        target = list(self.target_backbone.parameters()) + list(self.target_projector.parameters())
+        return list(zip(target, online))
+
+    def loss(self, x1, x2):
+        # Same evaluation order as the Swift BYOL.loss (it matters for the BN running stats).
+        z1 = self.projector(self.backbone(x1))
+        z2 = self.projector(self.backbone(x2))
+        p1 = self.predictor(z1)
+        p2 = self.predictor(z2)
+        with torch.no_grad():
+            t1 = self.target_projector(self.target_backbone(x1))
+            t2 = self.target_projector(self.target_backbone(x2))
+
+        def L(p, z):
+            return (2 - 2 * (F.normalize(p, dim=1) * F.normalize(z, dim=1)).sum(dim=1)).mean()
+
+        return L(p1, t2) + L(p2, t1)
+
+
+def byol_tau(k, total):
+    return 1 - (1 - BYOL_TAU_BASE) * (math.cos(math.pi * k / total) + 1) / 2
+
+
+def byol_state_names(model):
+    """Swift names: online parameters (BYOL.namedParameters), then online BN buffers and the
+    target's parameters and buffers (BYOL.namedBuffers)."""
+    params = [n for n, _ in model.named_parameters() if not n.startswith("target_")]
+    bufs = [n for n, _ in named_buffers(model) if not n.startswith("target_")]
+    target = []
+    for prefix in ("target_backbone", "target_projector"):
+        mod = getattr(model, prefix)
+        target += [f"{prefix}.{n}" for n, _ in mod.named_parameters()]
+        target += [f"{prefix}.{n}" for n, _ in named_buffers(mod)]
+    return params, bufs + target
+
+
+def swift_name(n):
+    return n.replace("target_backbone.", "target.backbone.").replace("target_projector.", "target.projector.")
+
+
+def run_byol(init_state, x1, x2, dtype=torch.float32, relu_margins=None):
+    model = BYOL().to(dtype)
+    model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in init_state.items()})
+    model.train()
+    for p in model.target_backbone.parameters():
+        p.requires_grad_(False)
+    for p in model.target_projector.parameters():
+        p.requires_grad_(False)
+    if relu_margins is not None:
+        for name, mod in model.named_modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                def hook(_m, _inp, out, name=name):
+                    v = out.detach().abs().min().item()
+                    relu_margins[name] = min(relu_margins.get(name, math.inf), v)
+                mod.register_forward_hook(hook)
+    x1, x2 = x1.to(dtype), x2.to(dtype)
+    opt = torch.optim.SGD(model.online_parameters(), lr=BASE_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, foreach=False)
+    losses, lrs, taus, grad0 = [], [], [], None
+    for t in range(STEPS):
+        opt.zero_grad(set_to_none=True)
+        loss = model.loss(x1, x2)
+        loss.backward()
+        if t == 0:
+            grad0 = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+        lr_t = BASE_LR * 0.5 * (1 + math.cos(math.pi * t / STEPS))
+        opt.param_groups[0]["lr"] = lr_t
+        opt.step()
+        tau = byol_tau(t, STEPS)
+        with torch.no_grad():
+            for tp, op in model.ema_pairs():
+                tp.mul_(tau).add_(op, alpha=1 - tau)
+        losses.append(loss.item())
+        lrs.append(lr_t)
+        taus.append(tau)
+    return model, losses, lrs, taus, grad0
+
+
+def make_byol():
+    seed = SIMSIAM_SEED
+    while True:   # as make_simsiam: the first seed whose float64 replica keeps ReLU inputs off 0
+        torch.manual_seed(seed)
+        online = SimSiam()
+        x1 = torch.randn(BATCH, 1, 28, 28)
+        x2 = torch.randn(BATCH, 1, 28, 28)
+        state = {k: v.clone() for k, v in online.state_dict().items()}
+        for k, v in online.state_dict().items():
+            if k.startswith("backbone.") or k.startswith("projector."):
+                state["target_" + k] = v.clone()
+        margins = {}
+        run64 = run_byol(state, x1, x2, dtype=torch.float64, relu_margins=margins)
+        bad = {k: v for k, v in margins.items()
+               if v < (BACKBONE_RELU_MARGIN if "backbone." in k else HEAD_RELU_MARGIN)}
+        if not bad:
+            break
+        print(f"byol seed {seed}: ReLU input too close to 0 in {bad}; trying the next seed", file=sys.stderr)
+        seed += 1
+    print(f"byol seed {seed}", file=sys.stderr)
+    model, losses, lrs, taus, grad0 = run_byol(state, x1, x2)
+    param_names, buffer_names = byol_state_names(model)
+    fx = FixtureWriter("byol_steps")
+    s32, s64 = model.state_dict(), run64[0].state_dict()
+    fx.meta.update({
+        "seed": seed, "relu_input_min_abs_float64": margins, "steps": STEPS, "batch": BATCH,
+        "base_lr": BASE_LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY, "tau_base": BYOL_TAU_BASE,
+        "schedule": "online: base*0.5*(1+cos(pi*t/steps)); target EMA after each update with "
+                    "tau_t = 1-(1-tau_base)*(cos(pi*t/steps)+1)/2, t = 0..steps-1",
+        "loss": "L(p1, t2) + L(p2, t1), L = mean(2 - 2*cos(p, t)), t from the target under no_grad",
+        "param_names": param_names, "buffer_names": [swift_name(n) for n in buffer_names],
+        "losses": losses, "taus": taus,
+        "torch_float32_vs_float64_final_max_abs": max(float((s32[n].double() - s64[n].double()).abs().max())
+                                                      for n in param_names + buffer_names),
+    })
+    fx.add("x1", x1)
+    fx.add("x2", x2)
+    for n in param_names + buffer_names:
+        fx.add(f"init/{swift_name(n)}", state[n])
+    fx.add("loss", torch.tensor(losses))
+    fx.add("lr", torch.tensor(lrs))
+    for n in param_names:
+        fx.add(f"grad0/{n}", grad0[n])
+    for n in param_names + buffer_names:
+        fx.add(f"final/{swift_name(n)}", s32[n])
+    fx.write()
+
+
 if __name__ == "__main__":
-    make_ops()
-    make_simsiam()
+    # `make_fixtures.py byol` writes only the BYOL fixture (the others stay byte-identical).
+    which = set(sys.argv[1:]) or {"ops", "simsiam", "byol"}
+    if "ops" in which:
+        make_ops()
+    if "simsiam" in which:
+        make_simsiam()
+    if "byol" in which:
+        make_byol()

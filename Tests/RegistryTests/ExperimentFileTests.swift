@@ -106,6 +106,24 @@ final class ExperimentFileTests: XCTestCase {
         XCTAssertEqual(quoted.first?.expected, "a positive integer")
     }
 
+    /// A key of another method is refused at its file:line:column, naming the row's method.
+    func testAKeyOfAnotherMethodNamesTheRowsMethod() throws {
+        let found = try diagnostics(replacing: [15: "      byol.tau_base: 0.9"])
+        XCTAssertEqual(found.map(\.location.description), ["bad.yaml:15:7"])
+        XCTAssertTrue(found.first?.problem.contains("not a key of method `simsiam`") == true, "\(found)")
+        let byol = try diagnostics(replacing: [15: "      loss.stop_gradient: false\n      method: byol"])
+        XCTAssertEqual(byol.map(\.location.description), ["bad.yaml:15:7"])
+        XCTAssertTrue(byol.first?.problem.contains("not a key of method `byol`") == true, "\(byol)")
+        let unknown = try diagnostics(replacing: [15: "      method: simclr"])
+        XCTAssertEqual(unknown.map(\.location.description), ["bad.yaml:15:15"])
+        XCTAssertEqual(unknown.first?.expected, "one of simsiam, byol")
+        // With the method set, its keys are fine, in any order.
+        var lines = validLines
+        lines[14] = "      byol.tau_base: 0.9\n      method: byol"
+        let table = try ExperimentTable.parse(yaml: lines.joined(separator: "\n"), file: "t.yaml")
+        XCTAssertEqual(try table.resolvedConfig(for: table.rows[1]).method, "byol")
+    }
+
     func testMissingFieldsPointAtTheirMapping() throws {
         let found = try diagnostics(replacing: [17: ""])
         XCTAssertEqual(found.map(\.description), [
@@ -170,7 +188,7 @@ final class ExperimentFileTests: XCTestCase {
         let bare = try diagnostics(replacing: [15: "      stop_gradient: false"])
         XCTAssertEqual(bare.first?.fix, "did you mean `loss.stop_gradient`?")
         let far = try diagnostics(replacing: [15: "      learning_rate: 0.1"])
-        XCTAssertTrue(far.first?.fix.hasPrefix("valid keys: model.widths, ") ?? false, "\(far)")
+        XCTAssertTrue(far.first?.fix.hasPrefix("valid keys: method, model.widths, ") ?? false, "\(far)")
     }
 
     func testFilesThatAreNotATable() throws {

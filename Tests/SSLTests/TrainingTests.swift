@@ -44,11 +44,72 @@ final class TrainingTests: XCTestCase {
     }
 }
 
+final class MethodTests: XCTestCase {
+    /// BYOL through the method protocol learns on `smoke`: its loss falls epoch by epoch, the
+    /// target moves, and the embedding does not collapse.
+    func testBYOLLearnsOnSmoke() throws {
+        let config = try TrainingConfig.named("smoke").applying([("method", .string("byol"))])
+        let (train, test, aug) = try config.loadData()
+        let trainer = try Trainer(config: config, seed: 0, train: train, augmentation: aug)
+        let byol = try XCTUnwrap(trainer.model as? BYOL)
+        let targetBefore = byol.targetBackbone.parameters.map(\.array)
+        let monitor = Monitor(train: train, test: test, augmentation: aug)
+        let result = try trainer.run(monitor: monitor)
+        XCTAssertEqual(result.status, .finished)
+        XCTAssertLessThan(result.epochs[2].meanLoss, result.epochs[0].meanLoss)
+        XCTAssertTrue(result.epochs.allSatisfy { $0.meanLoss >= 0 && $0.meanLoss <= 8 }, "2 − 2·cos summed over two views lies in [0, 8]")
+        XCTAssertNotEqual(byol.targetBackbone.parameters.map(\.array), targetBefore, "the EMA moved the target")
+        let final = try monitor.finalMetrics(trainer.model, seed: 0, diverged: false, linearProbe: false)
+        XCTAssertNotEqual(final.verdict, .collapsed)
+        XCTAssertGreaterThan(final.knn, 20, "above chance (10 classes)")
+    }
+
+    /// The method key decides which keys a row may set, and says so.
+    func testKeysOfAnotherMethodAreRefusedNamingTheMethod() throws {
+        let smoke = try TrainingConfig.named("smoke")
+        XCTAssertThrowsError(try smoke.applying([("byol.tau_base", .double(0.9))])) { e in
+            XCTAssertTrue("\(e)".contains("not of method `simsiam`"), "\(e)")
+        }
+        XCTAssertThrowsError(try smoke.applying([("method", .string("byol")), ("loss.stop_gradient", .bool(false))])) { e in
+            XCTAssertTrue("\(e)".contains("not of method `byol`"), "\(e)")
+        }
+        XCTAssertThrowsError(try smoke.applying([("method", .string("simclr"))])) { e in
+            XCTAssertTrue("\(e)".contains("one of simsiam, byol"), "\(e)")
+        }
+        // `method` is applied first wherever it is written in the row.
+        let byol = try smoke.applying([("byol.tau_base", .double(0.9)), ("method", .string("byol"))])
+        XCTAssertEqual(byol.method, "byol")
+        XCTAssertEqual(byol.options["byol.tau_base"], .double(0.9))
+        // A method setting at its default is not stored, so it changes nothing.
+        XCTAssertEqual(try smoke.applying([("method", .string("byol")), ("byol.tau_base", .int(0))]).options.count, 1)
+        XCTAssertEqual(try smoke.applying([("method", .string("byol")), ("byol.tau_base", .double(0.99))]),
+                       try smoke.applying([("method", .string("byol"))]))
+        XCTAssertEqual(try smoke.applying([("method", .string("simsiam"))]), smoke)
+    }
+
+    /// Fields added after the first runs are left out of the JSON while at their default, so old
+    /// runs keep their ids; a value that differs is written (and changes the id).
+    func testIdentityJSONLeavesOutLaterFieldsAtTheirDefault() throws {
+        let mini = try TrainingConfig.named("mini")
+        let text = String(decoding: try mini.identityJSON(), as: UTF8.self)
+        for absent in ["method", "options", "dataDirectory"] { XCTAssertFalse(text.contains("\"\(absent)\""), absent) }
+        let byol = String(decoding: try mini.applying([("method", .string("byol")), ("byol.tau_base", .double(0.9))]).identityJSON(), as: UTF8.self)
+        XCTAssertTrue(byol.contains("\"method\":\"byol\""), byol)
+        XCTAssertTrue(byol.contains("\"byol.tau_base\":0.9"), byol)
+        let decoded = try JSONDecoder().decode(TrainingConfig.self, from: try mini.json())
+        XCTAssertEqual(decoded, mini)
+    }
+}
+
 final class CheckpointTests: XCTestCase {
     /// Training 3 epochs straight and 1 epoch + checkpoint + 2 more in a new trainer give
-    /// bit-identical parameters, momentum buffers and epoch records.
+    /// bit-identical parameters, buffers (BYOL: its target network) and epoch records.
     func testResumeFromCheckpointIsBitIdentical() throws {
-        let config = try TrainingConfig.named("smoke")
+        for method in Methods.names { try checkResume(method: method) }
+    }
+
+    func checkResume(method: String) throws {
+        let config = try TrainingConfig.named("smoke").applying([("method", .string(method))])
         let (train, _, aug) = try config.loadData()
         let straight = try Trainer(config: config, seed: 3, train: train, augmentation: aug)
         let full = try straight.run()
@@ -75,6 +136,34 @@ final class CheckpointTests: XCTestCase {
         }
         XCTAssertThrowsError(try resumed.loadCheckpoint(from: path, runId: "other")) { e in
             XCTAssertTrue("\(e)".contains("belongs to run r"), "\(e)")
+        }
+    }
+
+    /// Damaged checkpoints are refused with the file named and what to do, never a crash.
+    func testDamagedCheckpointsAreExplained() throws {
+        let config = try TrainingConfig.named("smoke")
+        let (train, _, aug) = try config.loadData()
+        let trainer = try Trainer(config: config, seed: 0, train: train, augmentation: aug)
+        let path = NSTemporaryDirectory() + "ablate-ckpt-\(UUID().uuidString).ckpt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try trainer.saveCheckpoint(to: path, runId: "r", records: [])
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        var huge = good
+        huge.replaceSubrange(8..<16, with: [UInt8](repeating: 0xFF, count: 8))   // header length 2^64 − 1
+        var garbled = good
+        garbled.replaceSubrange(16..<24, with: Array("not json".utf8))
+        let cases: [(String, Data, String)] = [
+            ("empty", Data(), "not an ablate checkpoint"),
+            ("huge header length", huge, "header length"),
+            ("garbled header", garbled, "header is not valid"),
+            ("truncated", good.prefix(40), "header length"),
+        ]
+        for (what, data, expected) in cases {
+            try data.write(to: URL(fileURLWithPath: path))
+            XCTAssertThrowsError(try trainer.loadCheckpoint(from: path, runId: "r"), what) { e in
+                XCTAssertTrue(e is CheckpointError, "\(what): \(e)")
+                XCTAssertTrue("\(e)".contains(path) && "\(e)".contains(expected) && "\(e)".contains("restart"), "\(what): \(e)")
+            }
         }
     }
 }
