@@ -221,7 +221,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(loss["value"] is NSNull)
         XCTAssertEqual(loss["kind"] as? String, "nan")
         XCTAssertTrue(diverged["error"] is NSNull, "absent values are explicit nulls")
-        XCTAssertEqual((diverged["params"] as? [String: String])?["baseLR"], "5")
+        XCTAssertEqual((diverged["params"] as? [String: String])?["optim.base_lr"], "5.0")
         XCTAssertEqual(try report.export(format: .json), text, "deterministic")
     }
 }
