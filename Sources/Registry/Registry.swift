@@ -83,8 +83,10 @@ public enum ExperimentFormat {
     /// carries a copy that a test compares with this.
     public static func keyTable() -> String {
         let escape = { (s: String) in s.replacingOccurrences(of: "|", with: "\\|") }
-        return (["| key | value | what it changes |", "|---|---|---|"]
-            + ConfigKey.all.map { "| `\($0.name)` | \(escape($0.expected)) | \(escape($0.help)) |" })
+        return (["| key | methods | value | what it changes |", "|---|---|---|---|"]
+            + ConfigKey.all.map {
+                "| `\($0.name)` | \($0.methods?.joined(separator: ", ") ?? "all") | \(escape($0.expected)) | \(escape($0.help)) |"
+            })
             .joined(separator: "\n")
     }
 }
