@@ -232,6 +232,15 @@ final class ExperimentFileParser {
             }
             result.append((key, value))
         }
+        // Keys that are fine one by one may contradict each other.
+        if diagnostics.count == before, let base {
+            do {
+                _ = try base.applying(result)
+            } catch {
+                report(node, "these overrides contradict each other: \(error)", expected: "settings that fit together",
+                       fix: "change or remove one of them")
+            }
+        }
         return diagnostics.count == before ? result : nil
     }
 

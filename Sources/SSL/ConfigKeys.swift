@@ -185,7 +185,19 @@ extension TrainingConfig {
                 throw ConfigKeyError(key: key, message: "expected \(k.expected), got `\(value)`")
             }
         }
+        if let (key, problem) = config.conflict() { throw ConfigKeyError(key: key, message: problem) }
         return config
+    }
+
+    /// A setting that another one makes meaningless, as (key, what to do), or nil.
+    func conflict() -> (String, String)? {
+        if !model.projectorOutputAffine && !model.projectorOutputBN {
+            return ("model.projector_output_affine", "turns off γ, β of an output BN the projector does not have; also set `model.projector_output_bn: true`")
+        }
+        if model.predictorOutputBN && model.predictorHidden == nil {
+            return ("model.predictor_output_bn", "puts a BN after a predictor this row removes (`model.predictor: none`); remove one of the two")
+        }
+        return nil
     }
 
     /// The run's params as experiment-file keys (`optim.weight_decay` = `0.0005`): every key its

@@ -41,22 +41,24 @@ public final class Convnet: Layer {
     public func setTraining(_ on: Bool) { bns.forEach { $0.setTraining(on) } }
 }
 
-/// A stack of Linear layers with BN(+ReLU) after all but the last (SimSiam's projector and
-/// predictor shape). `outputBN` adds a BN without ReLU after the last layer (SimSiam's default
-/// projector, Table 3 row c).
+/// A stack of Linear layers, each hidden one followed by BN + ReLU (SimSiam's projector and
+/// predictor shape). Variants (SimSiam Table 3): `hiddenBN` false gives Linear (with bias) + ReLU;
+/// `outputBN` adds a BN without ReLU after the last layer, with γ and β unless `outputAffine` is
+/// false (facebookresearch/simsiam's `BatchNorm1d(dim, affine=False)`).
 public final class MLPHead: Layer {
     public let fcs: [Linear]
-    public let bns: [BatchNorm]
+    /// The BN after each layer, nil where there is none; hidden ones are fused with their ReLU.
+    public let bns: [BatchNorm?]
 
-    /// `dims` = [in, hidden…, out]; hidden layers have no bias (BN follows), the last one has.
-    public init(dims: [Int], outputBN: Bool = false, rng: inout RNG) {
-        var fcs: [Linear] = [], bns: [BatchNorm] = []
+    /// `dims` = [in, hidden…, out]; a layer followed by BN has no bias.
+    public init(dims: [Int], hiddenBN: Bool = true, outputBN: Bool = false, outputAffine: Bool = true, rng: inout RNG) {
+        var fcs: [Linear] = [], bns: [BatchNorm?] = []
         for i in 0..<(dims.count - 1) {
             let last = i == dims.count - 2
-            fcs.append(Linear(dims[i], dims[i + 1], bias: last && !outputBN, rng: &rng))
-            if !last { bns.append(BatchNorm(dims[i + 1], fuseReLU: true)) }
+            let bn = last ? outputBN : hiddenBN
+            fcs.append(Linear(dims[i], dims[i + 1], bias: !bn, rng: &rng))
+            bns.append(bn ? BatchNorm(dims[i + 1], affine: !last || outputAffine, fuseReLU: !last) : nil)
         }
-        if outputBN, let d = dims.last { bns.append(BatchNorm(d)) }
         self.fcs = fcs
         self.bns = bns
     }
@@ -65,7 +67,7 @@ public final class MLPHead: Layer {
         var h = x
         for (i, fc) in fcs.enumerated() {
             h = try fc(h)
-            if i < bns.count { h = try bns[i](h) }
+            if let bn = bns[i] { h = try bn(h) } else if i < fcs.count - 1 { h = relu(h) }
         }
         return h
     }
@@ -73,15 +75,17 @@ public final class MLPHead: Layer {
     public var namedParameters: [(String, Tensor)] {
         fcs.enumerated().flatMap { i, fc in
             [("fc\(i + 1).weight", fc.weight)] + (fc.bias.map { [("fc\(i + 1).bias", $0)] } ?? [])
-                + (i < bns.count ? bnNamed("bn\(i + 1)", bns[i]) : [])
+                + (bns[i].map { bnNamed("bn\(i + 1)", $0) } ?? [])
         }
     }
     public var parameters: [Tensor] { namedParameters.map(\.1) }
     public var namedBuffers: [(String, Tensor)] {
-        bns.enumerated().flatMap { i, bn in [("bn\(i + 1).running_mean", bn.runningMean), ("bn\(i + 1).running_var", bn.runningVar)] }
+        bns.enumerated().flatMap { i, bn in
+            bn.map { [("bn\(i + 1).running_mean", $0.runningMean), ("bn\(i + 1).running_var", $0.runningVar)] } ?? []
+        }
     }
     public var buffers: [Tensor] { namedBuffers.map(\.1) }
-    public func setTraining(_ on: Bool) { bns.forEach { $0.setTraining(on) } }
+    public func setTraining(_ on: Bool) { bns.forEach { $0?.setTraining(on) } }
 }
 
 private func bnNamed(_ prefix: String, _ bn: BatchNorm) -> [(String, Tensor)] {

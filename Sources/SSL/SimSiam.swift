@@ -1,9 +1,9 @@
 import NN
 import Tensors
 
-/// The architecture knobs an experiment row can change (defaults: the `mini` protocol). SimSiam
-/// and BYOL share it: backbone widths, projector and predictor.
-public struct SimSiamConfig: Codable, Sendable, Equatable {
+/// The architecture and loss knobs an experiment row can change (defaults: the `mini`
+/// protocol). SimSiam and BYOL share the architecture: backbone widths, projector and predictor.
+public struct SimSiamConfig: Sendable, Equatable {
     public var widths: [Int] = [16, 32, 64, 128]
     public var projectorDim = 512
     /// BN on the projector's output layer (SimSiam's default, Table 3 row c); off in `mini`.
@@ -15,6 +15,16 @@ public struct SimSiamConfig: Codable, Sendable, Equatable {
     public var predictorFixedRandom = false
     /// SimSiam Fig 2: false lets gradients flow through both branches.
     public var stopGradient = true
+    /// SimSiam Table 3 (a): false removes the BN of both heads' hidden layers.
+    public var hiddenBN = true
+    /// SimSiam Table 3 (c′): false turns off γ, β of the projector's output BN.
+    public var projectorOutputAffine = true
+    /// SimSiam Table 3 (d): BN on the predictor's output too.
+    public var predictorOutputBN = false
+    /// SimSiam §4.5: the similarity D.
+    public var similarity = Similarity.cosine
+    /// SimSiam §4.6: how the loss uses the views.
+    public var symmetry = Symmetry.symmetric
 
     public init() {}
 
@@ -23,6 +33,64 @@ public struct SimSiamConfig: Codable, Sendable, Equatable {
         var c = SimSiamConfig()
         c.widths = [8, 16, 16, 32]; c.projectorDim = 64; c.predictorHidden = 16
         return c
+    }
+
+    /// SimSiam §4.5: D(p, z) = −cos(p, z), or the cross-entropy −softmax(z)·log softmax(p) over
+    /// channels; both averaged over the batch.
+    public enum Similarity: String, Codable, Sendable, CaseIterable {
+        case cosine
+        case crossEntropy = "cross-entropy"
+    }
+
+    /// SimSiam §4.6: ½D(p1, z2) + ½D(p2, z1) (Eq. 4); D(p1, z2) only (Eq. 3); or Eq. 3 on two
+    /// independent pairs of views per image, averaged (four views, two loss terms).
+    public enum Symmetry: String, Codable, Sendable, CaseIterable {
+        case symmetric
+        case asymmetric
+        case asymmetric2x = "asymmetric-2x"
+
+        public var viewCount: Int { self == .asymmetric2x ? 4 : 2 }
+    }
+}
+
+/// The fields of the first stored runs are always written; every field added since is left out
+/// while it has its default, so the run ids of existing runs do not change (see TrainingConfig).
+extension SimSiamConfig: Codable {
+    enum CodingKeys: String, CodingKey {
+        case widths, projectorDim, projectorOutputBN, predictorHidden, predictorFixedRandom, stopGradient
+        case hiddenBN, projectorOutputAffine, predictorOutputBN, similarity, symmetry
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = SimSiamConfig()
+        widths = try c.decode([Int].self, forKey: .widths)
+        projectorDim = try c.decode(Int.self, forKey: .projectorDim)
+        projectorOutputBN = try c.decode(Bool.self, forKey: .projectorOutputBN)
+        predictorHidden = try c.decodeIfPresent(Int.self, forKey: .predictorHidden)
+        predictorFixedRandom = try c.decode(Bool.self, forKey: .predictorFixedRandom)
+        stopGradient = try c.decode(Bool.self, forKey: .stopGradient)
+        hiddenBN = try c.decodeIfPresent(Bool.self, forKey: .hiddenBN) ?? d.hiddenBN
+        projectorOutputAffine = try c.decodeIfPresent(Bool.self, forKey: .projectorOutputAffine) ?? d.projectorOutputAffine
+        predictorOutputBN = try c.decodeIfPresent(Bool.self, forKey: .predictorOutputBN) ?? d.predictorOutputBN
+        similarity = try c.decodeIfPresent(Similarity.self, forKey: .similarity) ?? d.similarity
+        symmetry = try c.decodeIfPresent(Symmetry.self, forKey: .symmetry) ?? d.symmetry
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        let d = SimSiamConfig()
+        try c.encode(widths, forKey: .widths)
+        try c.encode(projectorDim, forKey: .projectorDim)
+        try c.encode(projectorOutputBN, forKey: .projectorOutputBN)
+        try c.encodeIfPresent(predictorHidden, forKey: .predictorHidden)
+        try c.encode(predictorFixedRandom, forKey: .predictorFixedRandom)
+        try c.encode(stopGradient, forKey: .stopGradient)
+        if hiddenBN != d.hiddenBN { try c.encode(hiddenBN, forKey: .hiddenBN) }
+        if projectorOutputAffine != d.projectorOutputAffine { try c.encode(projectorOutputAffine, forKey: .projectorOutputAffine) }
+        if predictorOutputBN != d.predictorOutputBN { try c.encode(predictorOutputBN, forKey: .predictorOutputBN) }
+        if similarity != d.similarity { try c.encode(similarity, forKey: .similarity) }
+        if symmetry != d.symmetry { try c.encode(symmetry, forKey: .symmetry) }
     }
 }
 
@@ -43,29 +111,59 @@ public final class SimSiam: SSLMethod {
         self.predictorLRDecayed = predictorLRDecayed
         backbone = Convnet(inChannels: inChannels, widths: config.widths, rng: &rng)
         let d = config.projectorDim
-        projector = MLPHead(dims: [backbone.featureDim, d, d, d], outputBN: config.projectorOutputBN, rng: &rng)
-        predictor = config.predictorHidden.map { MLPHead(dims: [d, $0, d], rng: &rng) }
+        projector = MLPHead(dims: [backbone.featureDim, d, d, d], hiddenBN: config.hiddenBN, outputBN: config.projectorOutputBN,
+                            outputAffine: config.projectorOutputAffine, rng: &rng)
+        predictor = config.predictorHidden.map {
+            MLPHead(dims: [d, $0, d], hiddenBN: config.hiddenBN, outputBN: config.predictorOutputBN, rng: &rng)
+        }
         if config.predictorFixedRandom { predictor?.parameters.forEach { $0.setRequiresGrad(false) } }
     }
 
-    public var viewCount: Int { 2 }
+    public var viewCount: Int { config.symmetry.viewCount }
 
     /// Returns (p1, p2, z1, z2) with z already passed through `stopGradient` unless the
     /// configuration removes it (Fig 2).
     public func forward(_ x1: Tensor, _ x2: Tensor) throws -> (p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) {
         let z1 = try projector(backbone(x1))       // [N, d]
         let z2 = try projector(backbone(x2))       // [N, d]
-        let p1 = try predictor?(z1) ?? z1          // [N, d]; "no predictor": h is the identity
-        let p2 = try predictor?(z2) ?? z2
-        let sg: (Tensor) -> Tensor = config.stopGradient ? stopGradient : { $0 }
-        return (p1, p2, sg(z1), sg(z2))
+        let p1 = try predict(z1)                   // [N, d]
+        let p2 = try predict(z2)
+        return (p1, p2, target(z1), target(z2))
     }
 
-    /// L = ½·D(p1, z2) + ½·D(p2, z1), D = negative cosine (Algorithm 1).
+    /// h(z); "no predictor": h is the identity.
+    func predict(_ z: Tensor) throws -> Tensor { try predictor?(z) ?? z }
+    /// z as the other view's target: behind the stop-gradient unless the configuration removes it (Fig 2).
+    func target(_ z: Tensor) -> Tensor { config.stopGradient ? stopGradient(z) : z }
+
+    /// L = ½·D(p1, z2) + ½·D(p2, z1) (Algorithm 1; §4.6 variants below), D as `similarity`.
     public func loss(_ views: [Tensor]) throws -> MethodLoss {
-        let o = try forward(views[0], views[1])
-        return MethodLoss(loss: scale(try negativeCosine(o.p1, o.z2) + negativeCosine(o.p2, o.z1), 0.5),
-                          projections: [o.z1, o.z2])
+        switch config.symmetry {
+        case .symmetric:
+            let o = try forward(views[0], views[1])
+            return MethodLoss(loss: scale(try distance(o.p1, o.z2) + distance(o.p2, o.z1), 0.5), projections: [o.z1, o.z2])
+        case .asymmetric:
+            // Eq. 3: D(p1, z2) only; the predictor never sees view 2.
+            let z1 = try projector(backbone(views[0])), z2 = try projector(backbone(views[1]))
+            return MethodLoss(loss: try distance(predict(z1), target(z2)), projections: [target(z1), target(z2)])
+        case .asymmetric2x:
+            // Eq. 3 on two independent pairs of views, averaged: the symmetric loss's two terms.
+            var terms: [Tensor] = [], zs: [Tensor] = []
+            for pair in [(views[0], views[1]), (views[2], views[3])] {
+                let za = try projector(backbone(pair.0)), zb = try projector(backbone(pair.1))
+                terms.append(try distance(predict(za), target(zb)))
+                zs += [target(za), target(zb)]
+            }
+            return MethodLoss(loss: scale(try terms[0] + terms[1], 0.5), projections: zs)
+        }
+    }
+
+    /// D(p, z) of §4.5: negative cosine, or −softmax(z)·log softmax(p) over channels; batch mean.
+    func distance(_ p: Tensor, _ z: Tensor) throws -> Tensor {
+        switch config.similarity {
+        case .cosine: return try negativeCosine(p, z)
+        case .crossEntropy: return try softCrossEntropy(p, z)
+        }
     }
 
     public func project(_ features: Tensor) throws -> Tensor { try projector(features) }
@@ -103,6 +201,32 @@ public final class SimSiam: SSLMethod {
 
     /// SimSiam's own keys (the heads' shapes are shared with BYOL, in `ConfigKey.shared`).
     static let keys: [ConfigKey] = [
+        ConfigKey(name: "model.hidden_bn", expected: "a boolean",
+                  help: "BN on the hidden layers of projector and predictor (SimSiam Table 3; false = row a)",
+                  methods: ["simsiam"], read: { .bool($0.model.hiddenBN) }) { c, v in
+            guard case let .bool(b) = v else { return false }; c.model.hiddenBN = b; return true
+        },
+        ConfigKey(name: "model.projector_output_affine", expected: "a boolean",
+                  help: "γ, β in the projector's output BN (SimSiam Table 3 row c′: false; needs model.projector_output_bn)",
+                  methods: ["simsiam"], read: { .bool($0.model.projectorOutputAffine) }) { c, v in
+            guard case let .bool(b) = v else { return false }; c.model.projectorOutputAffine = b; return true
+        },
+        ConfigKey(name: "model.predictor_output_bn", expected: "a boolean", help: "BN on the predictor's output (SimSiam Table 3 row d)",
+                  methods: ["simsiam"], read: { .bool($0.model.predictorOutputBN) }) { c, v in
+            guard case let .bool(b) = v else { return false }; c.model.predictorOutputBN = b; return true
+        },
+        ConfigKey(name: "loss.similarity", expected: "one of cosine, cross-entropy",
+                  help: "D: negative cosine or softmax cross-entropy over channels (SimSiam §4.5)",
+                  methods: ["simsiam"], read: { .string($0.model.similarity.rawValue) }) { c, v in
+            guard case let .string(s) = v, let x = SimSiamConfig.Similarity(rawValue: s) else { return false }
+            c.model.similarity = x; return true
+        },
+        ConfigKey(name: "loss.symmetry", expected: "one of symmetric, asymmetric, asymmetric-2x",
+                  help: "both directions, D(p1, z2) only, or D(p1, z2) on two pairs of views per image (SimSiam §4.6)",
+                  methods: ["simsiam"], read: { .string($0.model.symmetry.rawValue) }) { c, v in
+            guard case let .string(s) = v, let x = SimSiamConfig.Symmetry(rawValue: s) else { return false }
+            c.model.symmetry = x; return true
+        },
         ConfigKey(name: "model.predictor", expected: "one of mlp, none, fixed-random",
                   help: "the predictor h: trained MLP, removed (SimSiam Table 1a), or kept at its random init (Table 1b)",
                   methods: ["simsiam"],

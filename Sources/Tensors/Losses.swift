@@ -13,6 +13,15 @@ public func negativeCosine(_ p: Tensor, _ z: Tensor) throws -> Tensor {
     scale(mean(try cosineSimilarity(p, z)), -1)
 }
 
+/// SimSiam §4.5's cross-entropy similarity: −mean_rows Σ_c softmax(z)_c · log softmax(p)_c over the
+/// channels of [N, D] inputs. Pass `stopGradient(z)` for the paper's form.
+public func softCrossEntropy(_ p: Tensor, _ z: Tensor) throws -> Tensor {
+    guard p.shape == z.shape, p.rank == 2 else {
+        throw TensorError.shapeMismatch(op: "softCrossEntropy", lhs: p.shape, rhs: z.shape, expected: "two equal [N, D] shapes")
+    }
+    return scale(sum(try logSoftmax(p) * softmax(z)), -1 / Float(p.shape[0]))
+}
+
 /// Mean cross-entropy of logits [N, C] against integer labels in 0..<C.
 public func crossEntropy(_ logits: Tensor, labels: [Int]) throws -> Tensor {
     guard logits.rank == 2, logits.shape[0] == labels.count else {
