@@ -9,59 +9,106 @@ public enum DataError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .missingFile(path, fix): return "dataset file not found: \(path)\n  fix: \(fix)"
-        case let .corrupt(path, reason, fix): return "dataset file \(path) is unreadable: \(reason)\n  fix: \(fix)"
+        case let .corrupt(path, reason, fix): return "dataset file \(path) is not usable: \(reason)\n  fix: \(fix)"
         }
+    }
+}
+
+/// What a loader needs to know about the dataset a pair of IDX files should hold: its name and
+/// number of classes to check the labels, and what to tell the user when a file is missing or bad.
+public struct IDXDataset: Sendable {
+    public var name: String
+    public var classes: Int
+    /// Advice when a file is missing.
+    public var installFix: String
+    /// Advice when a file is damaged or holds something else.
+    public var repairFix: String
+
+    public init(name: String, classes: Int, installFix: String, repairFix: String) {
+        self.name = name; self.classes = classes; self.installFix = installFix; self.repairFix = repairFix
     }
 }
 
 /// IDX files (LeCun's MNIST format), plain or gzip-compressed.
 public enum IDX {
-    /// Reads the whole file, decompressing gzip transparently (zlib's gzread passes plain files through).
-    static func readAll(_ path: String, fix: String) throws -> [UInt8] {
-        guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path, fix: fix) }
-        guard let f = gzopen(path, "rb") else { throw DataError.corrupt(path: path, reason: "cannot open", fix: fix) }
+    /// Reads an IDX unsigned-byte tensor of rank `rank`, decompressing gzip transparently (zlib's
+    /// gzread passes plain files through). The header is checked before the payload is read, and
+    /// the payload grows only with the bytes actually in the file, so a header declaring huge
+    /// dimensions costs nothing; reading stops at the declared size.
+    static func read(_ path: String, rank expectedRank: Int, dataset: IDXDataset) throws -> (dims: [Int], payload: [UInt8]) {
+        func corrupt(_ reason: String) -> DataError { .corrupt(path: path, reason: reason, fix: dataset.repairFix) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw DataError.missingFile(path: path, fix: dataset.installFix)
+        }
+        guard !isDirectory.boolValue else { throw corrupt("it is a directory, not an IDX file") }
+        guard let f = gzopen(path, "rb") else { throw corrupt("cannot open") }
         defer { gzclose(f) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { gzread(f, $0.baseAddress, UInt32($0.count)) }
-            if n < 0 { throw DataError.corrupt(path: path, reason: "gzip stream is damaged", fix: fix) }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<Int(n)])
-        }
-        return out
-    }
 
-    /// Parses an IDX unsigned-byte tensor: returns its dimensions and the payload.
-    static func parse(_ bytes: [UInt8], path: String, expectedRank: Int, fix: String) throws -> (dims: [Int], payload: ArraySlice<UInt8>) {
-        guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0 else {
-            throw DataError.corrupt(path: path, reason: "not an IDX file (bad magic number)", fix: fix)
+        /// Up to `count` bytes; fewer only at the end of the data.
+        func bytes(_ count: Int) throws -> [UInt8] {
+            var out: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
+            while out.count < count {
+                let want = min(chunk.count, count - out.count)
+                let n = chunk.withUnsafeMutableBytes { gzread(f, $0.baseAddress, UInt32(want)) }
+                if n < 0 { throw corrupt("gzip stream is damaged") }
+                if n == 0 { break }
+                out.append(contentsOf: chunk[0..<Int(n)])
+            }
+            var status: Int32 = Z_OK
+            _ = gzerror(f, &status)
+            if status == Z_BUF_ERROR { throw corrupt("gzip stream ends early (the file is truncated)") }
+            return out
         }
-        guard bytes[2] == 0x08 else {
-            throw DataError.corrupt(path: path, reason: "element type 0x\(String(bytes[2], radix: 16)) is not unsigned byte", fix: fix)
+
+        let magic = try bytes(4)
+        guard magic.count == 4, magic[0] == 0, magic[1] == 0 else {
+            throw corrupt("not an IDX file (bad magic number)")
         }
-        let rank = Int(bytes[3])
-        guard rank == expectedRank, bytes.count >= 4 + 4 * rank else {
-            throw DataError.corrupt(path: path, reason: "rank \(rank), expected \(expectedRank)", fix: fix)
+        guard magic[2] == 0x08 else {
+            throw corrupt("element type 0x\(String(magic[2], radix: 16)) is not unsigned byte")
         }
-        var dims: [Int] = []
-        for d in 0..<rank {
-            let o = 4 + 4 * d
-            dims.append(Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3]))
+        let rank = Int(magic[3])
+        guard rank == expectedRank else { throw corrupt("rank \(rank), expected \(expectedRank)") }
+        let header = try bytes(4 * rank)
+        guard header.count == 4 * rank else {
+            throw corrupt("truncated header: \(header.count) of \(4 * rank) dimension bytes")
         }
-        let start = 4 + 4 * rank, need = dims.reduce(1, *)
-        guard bytes.count - start >= need else {
-            throw DataError.corrupt(path: path, reason: "truncated: \(bytes.count - start) of \(need) data bytes", fix: fix)
+        let dims = (0..<rank).map { d in
+            header[4 * d..<4 * d + 4].reduce(0) { $0 << 8 | Int($1) }
         }
-        return (dims, bytes[start..<start + need])
+        let shape = dims.map(String.init).joined(separator: "×")
+        var need = 1
+        for d in dims {
+            let (product, overflow) = need.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw corrupt("header declares dimensions \(shape), more data than any file holds") }
+            need = product
+        }
+        let payload = try bytes(need)
+        guard payload.count == need else {
+            throw corrupt("truncated: \(payload.count) of \(need) data bytes (dimensions \(shape))")
+        }
+        guard try bytes(1).isEmpty else {
+            throw corrupt("more data than the header's dimensions \(shape) declare; the header is damaged")
+        }
+        return (dims, payload)
     }
 
     /// An image file and its label file as an `ImageSet` with pixels scaled to [0, 1].
-    public static func load(images: String, labels: String, fix: String) throws -> ImageSet {
-        let (idims, pixels) = try parse(try readAll(images, fix: fix), path: images, expectedRank: 3, fix: fix)
-        let (ldims, labelBytes) = try parse(try readAll(labels, fix: fix), path: labels, expectedRank: 1, fix: fix)
+    public static func load(images: String, labels: String, dataset: IDXDataset) throws -> ImageSet {
+        func unusable(_ path: String, _ reason: String) -> DataError { .corrupt(path: path, reason: reason, fix: dataset.repairFix) }
+        let (idims, pixels) = try read(images, rank: 3, dataset: dataset)
+        guard idims.allSatisfy({ $0 > 0 }) else {
+            throw unusable(images, "header declares an empty image set (dimensions \(idims.map(String.init).joined(separator: "×")))")
+        }
+        let (ldims, labelBytes) = try read(labels, rank: 1, dataset: dataset)
         guard idims[0] == ldims[0] else {
-            throw DataError.corrupt(path: labels, reason: "\(ldims[0]) labels for \(idims[0]) images in \(images)", fix: fix)
+            throw unusable(labels, "\(ldims[0]) labels for \(idims[0]) images in \(images); the two files are not a matching pair")
+        }
+        if let i = labelBytes.firstIndex(where: { Int($0) >= dataset.classes }) {
+            throw unusable(labels, "label \(labelBytes[i]) at index \(i) is outside 0..<\(dataset.classes); "
+                               + "the file is not \(dataset.name) labels or is corrupt")
         }
         return ImageSet(images: pixels.map { Float($0) / 255 }, labels: labelBytes.map { Int($0) },
                         channels: 1, height: idims[1], width: idims[2])
@@ -73,21 +120,24 @@ public enum FashionMNIST {
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
     public static let mean: Float = 0.2860, std: Float = 0.3530
 
-    static let fix = "install it with `apt-get install dataset-fashion-mnist` (or `make deps`), or pass the directory holding the four *-ubyte.gz files"
+    static let dataset = IDXDataset(
+        name: "Fashion-MNIST", classes: 10,
+        installFix: "install it with `apt-get install dataset-fashion-mnist` (or `make deps`), or pass the directory holding the four *-ubyte.gz files",
+        repairFix: "reinstall dataset-fashion-mnist (`apt-get install --reinstall dataset-fashion-mnist`) or point --data at the directory holding the real files")
     static let files = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 
     /// Throws the loader's "file not found" error if any of the four files is missing, without reading them.
     public static func checkPresent(directory: String = defaultDirectory) throws {
         for name in files {
             let path = (directory as NSString).appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path, fix: fix) }
+            guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path, fix: dataset.installFix) }
         }
     }
 
     public static func load(directory: String = defaultDirectory) throws -> (train: ImageSet, test: ImageSet) {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-        let train = try IDX.load(images: path("train-images-idx3-ubyte.gz"), labels: path("train-labels-idx1-ubyte.gz"), fix: fix)
-        let test = try IDX.load(images: path("t10k-images-idx3-ubyte.gz"), labels: path("t10k-labels-idx1-ubyte.gz"), fix: fix)
+        let train = try IDX.load(images: path("train-images-idx3-ubyte.gz"), labels: path("train-labels-idx1-ubyte.gz"), dataset: dataset)
+        let test = try IDX.load(images: path("t10k-images-idx3-ubyte.gz"), labels: path("t10k-labels-idx1-ubyte.gz"), dataset: dataset)
         return (train, test)
     }
 }

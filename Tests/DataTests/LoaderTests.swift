@@ -70,6 +70,108 @@ final class LoaderTests: XCTestCase {
         XCTAssertThrowsError(try FashionMNIST.load(directory: dir)) { e in XCTAssertTrue("\(e)".contains("1 labels for 2 images"), "\(e)") }
     }
 
+    /// The message of the error `FashionMNIST.load` throws for the files in `dir`.
+    func loadError(file: StaticString = #filePath, line: UInt = #line) -> String {
+        do {
+            _ = try FashionMNIST.load(directory: dir)
+            XCTFail("loaded hostile files", file: file, line: line)
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Asserts `m` names `path`, contains each of `parts`, and gives the reinstall advice.
+    func assertNamesFileAndFix(_ m: String, _ path: String, _ parts: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(m.contains(dir + "/" + path), m, file: file, line: line)
+        for part in parts { XCTAssertTrue(m.contains(part), "missing «\(part)» in: \(m)", file: file, line: line) }
+        XCTAssertTrue(m.contains("apt-get install --reinstall dataset-fashion-mnist"), m, file: file, line: line)
+        XCTAssertTrue(m.contains("--data"), m, file: file, line: line)
+    }
+
+    func testLabelOutsideTheClassesNamesFileIndexAndFix() {
+        writeFashion(images: Array(repeating: 0, count: 18), labels: [3, 9, 12], count: 3)
+        assertNamesFileAndFix(loadError(), "train-labels-idx1-ubyte.gz",
+                              ["label 12 at index 2 is outside 0..<10", "not Fashion-MNIST labels or is corrupt"])
+    }
+
+    func testLabelCountDifferentFromImageCount() {
+        writeFashion(images: Array(repeating: 0, count: 12), labels: [], count: 2)
+        _ = writeGzip("train-labels-idx1-ubyte.gz", idx([3], [1, 2, 3]))
+        assertNamesFileAndFix(loadError(), "train-labels-idx1-ubyte.gz",
+                              ["3 labels for 2 images in \(dir!)/train-images-idx3-ubyte.gz", "not a matching pair"])
+    }
+
+    func testTruncatedGzipStreamIsReported() throws {
+        writeFashion(images: (0..<6000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }, labels: Array(repeating: 1, count: 1000), count: 1000)
+        let path = dir + "/train-images-idx3-ubyte.gz"
+        let whole = try XCTUnwrap(FileManager.default.contents(atPath: path))
+        for keep in [whole.count / 2, whole.count - 4] {   // half the stream; all the data but the gzip trailer
+            try whole.prefix(keep).write(to: URL(fileURLWithPath: path))
+            assertNamesFileAndFix(loadError(), "train-images-idx3-ubyte.gz", ["truncated"])
+        }
+    }
+
+    func testTruncatedHeaderAndEmptyFile() {
+        writeFashion(images: [], labels: [], count: 0)
+        _ = writeGzip("train-images-idx3-ubyte.gz", [0, 0, 8, 3, 0, 0, 0])
+        assertNamesFileAndFix(loadError(), "train-images-idx3-ubyte.gz", ["truncated header: 3 of 12 dimension bytes"])
+        _ = writeGzip("train-images-idx3-ubyte.gz", [])
+        assertNamesFileAndFix(loadError(), "train-images-idx3-ubyte.gz", ["bad magic number"])
+    }
+
+    func testWrongElementTypeAndRank() {
+        writeFashion(images: Array(repeating: 0, count: 12), labels: [1, 2], count: 2)
+        _ = writeGzip("train-images-idx3-ubyte.gz", [0, 0, 0x0D, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0])
+        assertNamesFileAndFix(loadError(), "train-images-idx3-ubyte.gz", ["element type 0xd is not unsigned byte"])
+        writeFashion(images: Array(repeating: 0, count: 12), labels: [1, 2], count: 2)
+        _ = writeGzip("train-labels-idx1-ubyte.gz", idx([2, 1, 1], [1, 2]))
+        assertNamesFileAndFix(loadError(), "train-labels-idx1-ubyte.gz", ["rank 3, expected 1"])
+    }
+
+    /// Declared sizes are checked against the bytes actually in the file before anything of
+    /// that size is allocated: neither an overflowing product nor 784 GB is attempted.
+    func testHugeDeclaredDimensionsAreReportedWithoutAllocating() {
+        writeFashion(images: [], labels: [1], count: 1)
+        let max = 0xFFFF_FFFF
+        _ = writeGzip("train-images-idx3-ubyte.gz", idx([max, max, max], Array(repeating: 0, count: 10)))
+        assertNamesFileAndFix(loadError(), "train-images-idx3-ubyte.gz",
+                              ["header declares dimensions 4294967295×4294967295×4294967295, more data than any file holds"])
+        _ = writeGzip("train-images-idx3-ubyte.gz", idx([1_000_000_000, 28, 28], Array(repeating: 0, count: 10)))
+        assertNamesFileAndFix(loadError(), "train-images-idx3-ubyte.gz", ["truncated: 10 of 784000000000 data bytes"])
+        _ = writeGzip("train-labels-idx1-ubyte.gz", idx([max], [1, 2]))
+        _ = writeGzip("train-images-idx3-ubyte.gz", idx([1, 1, 1], [0]))
+        assertNamesFileAndFix(loadError(), "train-labels-idx1-ubyte.gz", ["truncated: 2 of 4294967295 data bytes"])
+    }
+
+    func testEmptyImageSetAndZeroSizedImagesAreRejected() {
+        writeFashion(images: [], labels: [], count: 0)
+        assertNamesFileAndFix(loadError(), "train-images-idx3-ubyte.gz", ["empty image set (dimensions 0×2×3)"])
+        _ = writeGzip("train-images-idx3-ubyte.gz", idx([2, 0, 3], []))
+        assertNamesFileAndFix(loadError(), "train-images-idx3-ubyte.gz", ["empty image set (dimensions 2×0×3)"])
+    }
+
+    func testDataBeyondTheDeclaredDimensionsIsReported() {
+        writeFashion(images: Array(repeating: 0, count: 13), labels: [1, 2], count: 2)
+        assertNamesFileAndFix(loadError(), "train-images-idx3-ubyte.gz", ["more data than the header's dimensions 2×2×3 declare"])
+    }
+
+    func testDirectoryInPlaceOfAFileIsReported() throws {
+        writeFashion(images: Array(repeating: 0, count: 12), labels: [1, 2], count: 2)
+        let path = dir + "/train-labels-idx1-ubyte.gz"
+        try FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        assertNamesFileAndFix(loadError(), "train-labels-idx1-ubyte.gz", ["is a directory"])
+    }
+
+    func testUncompressedIDXIsReadToo() throws {
+        writeFashion(images: Array(repeating: 51, count: 12), labels: [0, 9], count: 2)
+        FileManager.default.createFile(atPath: dir + "/train-labels-idx1-ubyte.gz", contents: Data(idx([2], [4, 5])))
+        let (train, _) = try FashionMNIST.load(directory: dir)
+        XCTAssertEqual(train.labels, [4, 5])
+        XCTAssertEqual(train.images[0], 0.2, accuracy: 1e-6)
+    }
+
     func testCIFARBinaryRecords() throws {
         var rec = [UInt8](repeating: 0, count: 2 * CIFAR10.recordSize)
         rec[0] = 4; rec[1] = 255; rec[CIFAR10.recordSize] = 9; rec[CIFAR10.recordSize + 3072] = 51
