@@ -102,13 +102,21 @@ public final class Scheduler {
                                    waitingOnOthers: waiting.count, secondsRemaining: eta, message: message)
         }
 
+        // Whatever stops the loop (Ctrl-C, a database error) stops the workers first and records
+        // their runs as failed, so no worker is left running on its own.
+        func stopAll(_ message: String) {
+            for (id, entry) in running {
+                entry.handle.terminate()
+                try? ledger.fail(id, message: message)
+            }
+            running.removeAll()
+        }
+        do {
         while !queue.isEmpty || !running.isEmpty || !waiting.isEmpty {
             if shouldStop() {
-                for (id, entry) in running {
-                    entry.handle.terminate()
-                    try ledger.fail(id, message: "interrupted; rerun to resume from the last finished epoch")
-                }
-                throw SchedulerError.interrupted(running: running.count)
+                let n = running.count
+                stopAll("interrupted; rerun to resume from the last finished epoch")
+                throw SchedulerError.interrupted(running: n)
             }
             // Fill free slots.
             while running.count < workers, let spec = queue.popFirst() {
@@ -118,8 +126,16 @@ public final class Scheduler {
                 case .busy:
                     waiting.append(spec)
                 case .claimed:
-                    let handle = try backend.launch(spec, threads: threadsPerWorker)
                     let label = labels[spec.id] ?? "\(spec.rowName) seed \(spec.seed)"
+                    let handle: RunHandle
+                    do {
+                        handle = try backend.launch(spec, threads: threadsPerWorker)
+                    } catch {
+                        try ledger.fail(spec.id, message: "\(error)")
+                        summary.failed += 1
+                        summary.failures.append("\(label): \(error)")
+                        continue
+                    }
                     running[spec.id] = (handle, spec, .init(runId: spec.id, label: label, epoch: 0, epochs: spec.config.epochs,
                                                             step: 0, steps: 0, loss: nil, secondsRemaining: nil))
                     startedAt[spec.id] = Date()
@@ -170,6 +186,10 @@ public final class Scheduler {
             }
             display(status())
             if !running.isEmpty || !waiting.isEmpty { Thread.sleep(forTimeInterval: pollInterval) }
+        }
+        } catch {
+            stopAll("stopped because the scheduler failed (\(error)); rerun to resume from the last finished epoch")
+            throw error
         }
         display(status("done"))
         return summary

@@ -41,7 +41,13 @@ final class FakeLedger: RunLedger {
 
     func heartbeat(_ runIds: [String]) throws { calls.append(.heartbeat(runIds.sorted())) }
 
-    func recordEpoch(_ runId: String, _ record: EpochRecord) throws { calls.append(.epoch(runId, record.epoch)) }
+    /// The error `recordEpoch` throws for this run (a database that fails mid-run).
+    var epochError: (runId: String, error: Error)?
+
+    func recordEpoch(_ runId: String, _ record: EpochRecord) throws {
+        if let e = epochError, e.runId == runId { throw e.error }
+        calls.append(.epoch(runId, record.epoch))
+    }
 
     func finish(_ runId: String, status: RunStatus, metrics: FinalMetrics, baselines: Baselines?, seed: UInt64, protocolName: String) throws {
         calls.append(.finish(runId, status))

@@ -148,4 +148,29 @@ final class SchedulerTests: XCTestCase {
         XCTAssertFalse(ledger.claims.contains("c-0"), "a queued job is not claimed after the stop")
         XCTAssertTrue(ledger.finishes.isEmpty)
     }
+
+    /// A worker that cannot be started fails its run (not left `running` until it goes stale);
+    /// the other jobs still run.
+    func testRunWhoseWorkerCannotStartIsRecordedFailed() throws {
+        let jobs = try ["a", "b"].map { try Fixture.job($0) }
+        backend.scripts["b-0"] = Fixture.succeeds("b-0")      // a-0 has no script: launch throws
+        let summary = try scheduler(workers: 1).run(jobs) { _ in }
+        XCTAssertEqual(summary.failed, 1)
+        XCTAssertEqual(summary.ranNow, 1)
+        XCTAssertTrue(ledger.failures["a-0"]?.contains("no script for a-0") == true, "\(ledger.failures)")
+        XCTAssertEqual(ledger.finishes, ["b-0"])
+    }
+
+    /// A ledger error mid-run stops every worker and records their runs before it propagates.
+    func testLedgerErrorStopsTheWorkersBeforeItPropagates() throws {
+        struct DiskFull: Error {}
+        let jobs = try ["a", "b"].map { try Fixture.job($0) }
+        for j in jobs { backend.scripts[j.id] = Fixture.runsLong(j.id) }
+        backend.scripts["a-0"] = Fixture.succeeds("a-0")
+        ledger.epochError = ("a-0", DiskFull())
+        XCTAssertThrowsError(try scheduler(workers: 2).run(jobs) { _ in }) { error in XCTAssertTrue(error is DiskFull, "\(error)") }
+        XCTAssertTrue(backend.handles.values.allSatisfy { $0.terminated || $0.hasExited })
+        XCTAssertTrue(backend.handles["b-0"]?.terminated == true)
+        XCTAssertTrue(ledger.failures["b-0"]?.contains("scheduler failed") == true, "\(ledger.failures)")
+    }
 }
