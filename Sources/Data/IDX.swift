@@ -119,6 +119,8 @@ public enum IDX {
 public enum FashionMNIST {
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
     public static let mean: Float = 0.2860, std: Float = 0.3530
+    /// Images in the training file (the Debian package's, as PROTOCOLS.md `mini` states).
+    public static let trainCount = 60_000
 
     static let dataset = IDXDataset(
         name: "Fashion-MNIST", classes: 10,

@@ -17,7 +17,10 @@ public struct ImageSet: Sendable {
 /// The `smoke` protocol's data: 10 classes of 1×16×16 prototype patterns (random blobs,
 /// fixed by the seed) plus per-image shift and Gaussian noise.
 public enum SyntheticData {
-    public static func make(train: Int = 2048, test: Int = 512, size: Int = 16, classes: Int = 10,
+    /// Training images of the `smoke` set.
+    public static let trainCount = 2048
+
+    public static func make(train: Int = trainCount, test: Int = 512, size: Int = 16, classes: Int = 10,
                             seed: UInt64 = 1234) -> (train: ImageSet, test: ImageSet) {
         var rng = RNG(seed: seed)
         var prototypes: [[Float]] = []

@@ -225,7 +225,7 @@ final class ExperimentFileParser {
                 continue
             }
             // The key table decides what a value may be: apply it to the protocol's config.
-            guard let value = configValue(valueNode), base.map({ (try? $0.applying([(key, value)])) != nil }) ?? true else {
+            guard let value = configValue(valueNode), base.map({ (try? $0.applying([(key, value)], checkConflicts: false)) != nil }) ?? true else {
                 report(valueNode, "`\(key): \(shown(valueNode))` has the wrong type", expected: spec.expected,
                        fix: "replace `\(shown(valueNode))` with \(spec.expected)")
                 continue

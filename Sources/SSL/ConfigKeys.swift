@@ -169,8 +169,9 @@ public struct ConfigKey: Sendable {
 extension TrainingConfig {
     /// Applies overrides: `method` first (it decides which keys exist), then the others in order.
     /// Throws for an unknown key (naming the closest valid one), a key the row's method does not
-    /// have (naming the method), or a value of the wrong type.
-    public func applying(_ overrides: [(key: String, value: ConfigValue)]) throws -> TrainingConfig {
+    /// have (naming the method), a value of the wrong type, or (`checkConflicts`) settings that
+    /// contradict each other.
+    public func applying(_ overrides: [(key: String, value: ConfigValue)], checkConflicts: Bool = true) throws -> TrainingConfig {
         var config = self
         let ordered = overrides.filter { $0.key == ConfigKey.method.name } + overrides.filter { $0.key != ConfigKey.method.name }
         for (key, value) in ordered {
@@ -185,7 +186,7 @@ extension TrainingConfig {
                 throw ConfigKeyError(key: key, message: "expected \(k.expected), got `\(value)`")
             }
         }
-        if let (key, problem) = config.conflict() { throw ConfigKeyError(key: key, message: problem) }
+        if checkConflicts, let (key, problem) = config.conflict() { throw ConfigKeyError(key: key, message: problem) }
         return config
     }
 

@@ -54,6 +54,18 @@ public struct TrainingConfig: Sendable, Equatable {
         }
     }
 
+    /// Training images of the protocol's data set (the largest batch it can fill).
+    public var trainingImages: Int { protocolName == "smoke" ? SyntheticData.trainCount : FashionMNIST.trainCount }
+
+    /// The config moved onto another protocol for a quick check (`ablate run --protocol smoke`):
+    /// a batch larger than that protocol's training set is cut to the set, with a note saying so.
+    public func fittedToData() -> (config: TrainingConfig, note: String?) {
+        guard batch > trainingImages else { return (self, nil) }
+        var c = self
+        c.batch = trainingImages
+        return (c, "batch \(batch) is larger than `\(protocolName)`'s \(trainingImages) training images; using \(trainingImages)")
+    }
+
     /// The learning rate the encoder starts from (and the predictor keeps).
     public var learningRate: Float { baseLR * Float(batch) / 256 }
 

@@ -7,14 +7,18 @@ import Store
 public enum Plan {
     /// `rows` nil means all rows of the table; `seeds` nil means the table's default;
     /// `protocolName` replaces the table's protocol (e.g. run a `mini` table on `smoke`).
+    /// `notes` collects what was adapted to fit another protocol (a batch cut to the data set).
     public static func jobs(for table: ExperimentTable, rows: [String]? = nil, seeds: Int? = nil, protocolName: String? = nil,
-                            epochs: Int? = nil, checkpointDirectory: String, dataDirectory: String? = nil) throws -> [Job] {
+                            epochs: Int? = nil, checkpointDirectory: String, dataDirectory: String? = nil,
+                            notes: inout [String]) throws -> [Job] {
         let selected = try (rows ?? table.rows.map(\.name)).map { try table.row(named: $0) }
         var jobs: [Job] = []
         for row in selected {
             var config = try table.resolvedConfig(for: row)
             if let protocolName, protocolName != config.protocolName {
-                config = try TrainingConfig.named(protocolName).applying(row.overrides)
+                let fitted = try TrainingConfig.named(protocolName).applying(row.overrides).fittedToData()
+                config = fitted.config
+                if let note = fitted.note { notes.append("\(table.id) `\(row.name)`: \(note)") }
             }
             if let epochs { config.epochs = epochs }
             if let dataDirectory { config.dataDirectory = dataDirectory }

@@ -53,11 +53,12 @@ struct Run: ParsableCommand {
     func run() throws {
         let tables = try options.tables(table)
         let rowNames = rows.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-        var jobs: [Job] = []
+        var jobs: [Job] = [], notes: [String] = []
         for t in tables {
             jobs += try Plan.jobs(for: t, rows: rowNames, seeds: seeds, protocolName: protocolName, epochs: epochs,
-                                  checkpointDirectory: checkpoints, dataDirectory: data)
+                                  checkpointDirectory: checkpoints, dataDirectory: data, notes: &notes)
         }
+        for note in notes { print("note: \(note)") }
         for job in jobs { try job.config.checkData() }   // a missing dataset fails here, not in every worker
         let store = try options.store()
         let git = gitState()

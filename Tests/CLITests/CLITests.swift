@@ -178,3 +178,28 @@ extension CLITests {
         XCTAssertFalse(FileManager.default.fileExists(atPath: db), "nothing is recorded when the data is missing")
     }
 }
+
+extension CLITests {
+    /// Every committed table runs on `smoke` (one seed): every row finishes (or diverges, a
+    /// result) and every table renders with all its rows. What CI checks of each table.
+    func testEveryTableRunsOnSmoke() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (status, text) = try output(["run", "all", "--protocol", "smoke", "--seeds", "1", "--workers", "2", "--db", db,
+                                         "--checkpoints", tmp.appendingPathComponent("ck").path, "--output", tmp.path])
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("note: simsiam-table2 `batch 4096`: batch 4096 is larger than `smoke`'s 2048 training images"), text)
+        let states = try query(db, "SELECT DISTINCT status FROM run").flatMap { $0 }
+        XCTAssertTrue(Set(states).isSubset(of: ["finished", "diverged"]), "\(states)")
+        let experiments = CLITests.root.appendingPathComponent("experiments/simsiam")
+        let files = try FileManager.default.contentsOfDirectory(atPath: experiments.path).filter { $0.hasSuffix(".yaml") }
+        XCTAssertGreaterThanOrEqual(files.count, 7)
+        let listed = try query(db, "SELECT table_id, count(*) FROM run_row GROUP BY table_id")
+        for row in listed {
+            let markdown = try String(contentsOf: tmp.appendingPathComponent("\(row[0]).md"), encoding: .utf8)
+            XCTAssertFalse(markdown.contains("missing") || markdown.contains("(0 of"), "\(row[0]): \(markdown)")
+            let tableLines = markdown.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| row ") }
+            XCTAssertEqual(tableLines.count, Int(row[1]), "\(row[0]): \(markdown)")
+        }
+        XCTAssertEqual(listed.count, files.count, "every table has runs: \(listed)")
+    }
+}
