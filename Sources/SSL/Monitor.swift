@@ -9,6 +9,9 @@ public struct FinalMetrics: Sendable, Codable {
     public var linear: Double?
     public var test: CollapseDiagnostics
     public var verdict: Verdict
+    /// The worker process's peak resident memory (MiB) over training and evaluation; nil where
+    /// not measured.
+    public var peakRSSMiB: Double?
 }
 
 /// Baselines printed beside every table: kNN on raw pixels and on an untrained backbone.

@@ -35,7 +35,8 @@ public enum Worker {
                 try trainer.saveCheckpoint(to: spec.checkpointPath, runId: spec.id, records: records)
                 if let last = records.last { emit(.epoch(runId: spec.id, record: last)) }
             })
-            let metrics = try monitor.finalMetrics(trainer.model, seed: spec.seed, diverged: result.status == .diverged)
+            var metrics = try monitor.finalMetrics(trainer.model, seed: spec.seed, diverged: result.status == .diverged)
+            metrics.peakRSSMiB = Double(peakRSSKiB()) / 1024
             let baselines = spec.baselines ? try monitor.baselines(config: spec.config, seed: spec.seed) : nil
             emit(.finished(runId: spec.id, status: result.status, metrics: metrics, baselines: baselines))
             try? FileManager.default.removeItem(atPath: spec.checkpointPath)

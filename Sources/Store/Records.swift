@@ -165,7 +165,7 @@ public struct StoredBaselines: Sendable, Equatable {
 public enum MetricKey {
     public static let loss = "loss", knnSubset = "knn_subset", zStd = "z_std", mO = "m_o", mR = "m_r"
     public static let trainZStd = "train_z_std", epochSeconds = "epoch_seconds"
-    public static let knn = "knn", linear = "linear", covOffdiag = "cov_offdiag"
+    public static let knn = "knn", linear = "linear", covOffdiag = "cov_offdiag", peakRSSMiB = "peak_rss_mib"
     public static let finalPrefix = "final."
     public static let finalStep = 0
     public static func final(_ key: String) -> String { finalPrefix + key }

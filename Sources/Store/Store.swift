@@ -197,6 +197,7 @@ public final class Store {
                                               (MetricKey.mO, final.test.mO), (MetricKey.mR, final.test.mR)]
             if let cov = final.test.covOffdiag { values.append((MetricKey.covOffdiag, cov)) }
             if let linear = final.linear { values.append((MetricKey.linear, linear)) }
+            if let rss = final.peakRSSMiB { values.append((MetricKey.peakRSSMiB, rss)) }
             for (key, value) in values {
                 try insertMetric(lease.runId, MetricPoint(key: MetricKey.final(key), step: MetricKey.finalStep, value: value))
             }
