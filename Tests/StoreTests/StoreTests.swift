@@ -293,6 +293,29 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(Set(others + [id]).count, 4)
     }
 
+    /// The id of a run stored in results/ablate.sqlite (simsiam-fig2 `baseline`, seed 0): every
+    /// change to how ids are computed must keep it.
+    func testRunIdOfAStoredRunIsPinned() throws {
+        let config = try TrainingConfig.named("mini")
+        XCTAssertEqual(try runIdentity(config: config, seed: 0, protocolVersion: "1"),
+                       "e72b578d737509382b024545aaf76ab1510ead0961c74b2012cbb2f3b2f83dee")
+    }
+
+    func testAKeySetToItsDefaultKeepsTheIdAndAnotherValueChangesIt() throws {
+        let simsiam = try TrainingConfig.named("smoke")
+        let id = try runIdentity(config: simsiam, seed: 0, protocolVersion: "1")
+        let explicit = try simsiam.applying([(key: "method", value: .string("simsiam"))])
+        XCTAssertEqual(try runIdentity(config: explicit, seed: 0, protocolVersion: "1"), id, "`method: simsiam` is the default")
+
+        let byol = try simsiam.applying([(key: "method", value: .string("byol"))])
+        let byolId = try runIdentity(config: byol, seed: 0, protocolVersion: "1")
+        XCTAssertNotEqual(byolId, id)
+        let tauDefault = try byol.applying([(key: "byol.tau_base", value: .double(0.99))])
+        XCTAssertEqual(try runIdentity(config: tauDefault, seed: 0, protocolVersion: "1"), byolId, "0.99 is the default tau_base")
+        let tauOther = try byol.applying([(key: "byol.tau_base", value: .double(0.996))])
+        XCTAssertNotEqual(try runIdentity(config: tauOther, seed: 0, protocolVersion: "1"), byolId)
+    }
+
     func testSHA256MatchesTheStandardVectors() {
         XCTAssertEqual(SHA256.hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(SHA256.hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
