@@ -26,7 +26,7 @@ extension TableReport {
         for run in runs {
             let r = run.record
             let head = [table.id, r.rowName, String(r.seed), r.id, r.protocolName, r.protocolVersion, r.status.rawValue,
-                        r.verdict?.rawValue ?? "", r.gitRevision ?? "", r.gitDirty ? "1" : "0"]
+                        r.verdict ?? "", r.gitRevision ?? "", r.gitDirty ? "1" : "0"]
             let points: [[String]] = run.metrics.isEmpty ? [["", "", "", ""]] : run.metrics.map { p in
                 [p.key, String(p.step), p.kind == .finite ? String(p.value) : "", p.kind.rawValue]
             }
@@ -79,7 +79,7 @@ private struct ExportedRun: Encodable {
         try c.encode(r.protocolName, forKey: .protocolName)
         try c.encode(r.protocolVersion, forKey: .protocolVersion)
         try c.encode(r.status.rawValue, forKey: .status)
-        try c.encode(r.verdict?.rawValue, forKey: .verdict)
+        try c.encode(r.verdict, forKey: .verdict)
         try c.encode(r.gitRevision, forKey: .gitRevision)
         try c.encode(r.gitDirty, forKey: .gitDirty)
         try c.encode(r.host, forKey: .host)

@@ -14,7 +14,7 @@ public final class StoreLedger: RunLedger {
         self.provenance = provenance
     }
 
-    /// The store's view of a job (its id is the config hash).
+    /// The store's view of a job (its id is the config hash; see `RunSpec(…, config:, …)`).
     public static func spec(_ job: Job, protocolVersion: String) throws -> RunSpec {
         try RunSpec(tableId: job.tableId, rowName: job.rowName, seed: job.seed, config: job.config, protocolVersion: protocolVersion)
     }

@@ -2,6 +2,7 @@ import Foundation
 import Registry
 import Report
 import SSL
+import Scheduler
 import Store
 import XCTest
 
@@ -163,12 +164,25 @@ final class ReportTests: XCTestCase {
                 RowDescription(name: "high lr", paperValue: "NaN", paperSource: "p", claim: .below("baseline")),
                 RowDescription(name: "wide", paperValue: "unstable", paperSource: "p", claim: nil),
                 RowDescription(name: "long", paperValue: "not found", paperSource: "p", claim: .above("decayed")),
-            ]))
+            ],
+            metrics: [.knn]))
         XCTAssertEqual(TableDescription(registryTable, epochs: 1, seeds: [], protocolVersion: "v2").protocolVersion, "v2")
         let lines = try TableReport(table: description, store: try Store.inMemory()).markdown().split(separator: "\n")
-        XCTAssertEqual(lines[4], "| baseline | 68 | — (0 of 2 seeds) | — | — | — | — | — | does not collapse | inconclusive (no runs) |")
-        XCTAssertEqual(lines[6], "| decayed | 67.7 | — (0 of 2 seeds) | — | — | — | — | — | within 1 pt of baseline | inconclusive (no finished seeds) |")
+        // The file's `metrics: [knn]` chooses the metric columns: kNN only.
+        XCTAssertEqual(lines[2], "| row | paper | kNN top-1 % | verdict | claim | holds |")
+        XCTAssertEqual(lines[4], "| baseline | 68 | — (0 of 2 seeds) | — | does not collapse | inconclusive (no runs) |")
+        XCTAssertEqual(lines[6], "| decayed | 67.7 | — (0 of 2 seeds) | — | within 1 pt of baseline | inconclusive (no finished seeds) |")
         XCTAssertTrue(lines.contains("- decayed: P1 Table 1"), "the registry's paper_source is listed under the table")
+    }
+
+    func testTheTablesMetricsChooseTheColumnsKNNFirst() throws {
+        var chosen = table
+        chosen.metrics = [.mR, .covOffdiag, .knn]
+        let lines = try TableReport(table: chosen, store: try makeStore()).markdown().split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines[2], "| row | paper | kNN top-1 % | m_r | cov off-diag | verdict | claim | holds |")
+        XCTAssertEqual(lines[3], "|---|---|---|---|---|---|---|---|")
+        XCTAssertEqual(lines[4], "| baseline | 67.7 | 70.5 ± 0.7 (2 of 2 seeds) | 0.960 ± 0.014 | 0.0100 ± 0.0000 | trained | does not collapse | ✓ |")
+        XCTAssertEqual(lines[8], "| high lr | unstable | — (0 of 2 seeds) | — | — | diverged | diverges | ✓ |")
     }
 
     func testAnEmptyTableSaysWhatIsMissing() throws {
@@ -221,7 +235,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(loss["value"] is NSNull)
         XCTAssertEqual(loss["kind"] as? String, "nan")
         XCTAssertTrue(diverged["error"] is NSNull, "absent values are explicit nulls")
-        XCTAssertEqual((diverged["params"] as? [String: String])?["baseLR"], "5")
+        XCTAssertEqual((diverged["params"] as? [String: String])?["optim.base_lr"], "5.0")
         XCTAssertEqual(try report.export(format: .json), text, "deterministic")
     }
 }

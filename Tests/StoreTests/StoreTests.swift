@@ -1,5 +1,6 @@
 import Foundation
 import SSL
+import Scheduler
 @testable import Store
 import XCTest
 
@@ -65,7 +66,7 @@ final class StoreTests: XCTestCase {
         try store.finishRun(lease, status: .finished, final: try finalMetrics(knn: 55.5, linear: 60.25, zStd: 0.9, mO: 0.2, mR: 0.95))
         run = try XCTUnwrap(try store.run(id: s.id))
         XCTAssertEqual(run.status, .finished)
-        XCTAssertEqual(run.verdict, .trained)
+        XCTAssertEqual(run.verdict, "trained")
         XCTAssertNotNil(run.endedAt)
 
         let curves = try store.epochCurves(runId: s.id)
@@ -74,7 +75,8 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(curves["train_z_std"], [CurvePoint(epoch: 1, value: 0.7)])
         XCTAssertEqual(Set(curves.keys), ["loss", "epoch_seconds", "knn_subset", "z_std", "m_o", "m_r", "train_z_std"])
         XCTAssertEqual(try store.finalMetrics(runId: s.id),
-                       StoredFinalMetrics(knn: 55.5, linear: 60.25, zStd: 0.9, mO: 0.2, mR: 0.95, covOffdiag: 0.01, verdict: .trained))
+                       StoredFinalMetrics(values: ["knn": 55.5, "linear": 60.25, "z_std": 0.9, "m_o": 0.2, "m_r": 0.95, "cov_offdiag": 0.01],
+                                          verdict: "trained"))
         XCTAssertTrue(try store.metrics(runId: s.id).contains(MetricPoint(key: "final.knn", step: 0, value: 55.5)))
 
         // Finished: reused, never trained again; the old lease can no longer write.
@@ -149,8 +151,8 @@ final class StoreTests: XCTestCase {
         try store.finishRun(l, status: .diverged, final: nil)
         let run = try XCTUnwrap(try store.run(id: s.id))
         XCTAssertEqual(run.status, .diverged)
-        XCTAssertEqual(run.verdict, .diverged)
-        XCTAssertEqual(try store.finalMetrics(runId: s.id), StoredFinalMetrics(verdict: .diverged))
+        XCTAssertEqual(run.verdict, "diverged")
+        XCTAssertEqual(try store.finalMetrics(runId: s.id), StoredFinalMetrics(verdict: "diverged"))
         guard case .done = try store.claimRun(s, provenance: here, staleAfter: 300) else { return XCTFail("expected .done") }
     }
 
@@ -175,8 +177,8 @@ final class StoreTests: XCTestCase {
 
         try store.finishRun(l, status: .finished, final: try finalMetrics(knn: .nan, zStd: .nan, mO: 0.5, mR: 0.5, verdict: .diverged))
         let final = try XCTUnwrap(try store.finalMetrics(runId: s.id))
-        XCTAssertTrue(final.knn?.isNaN ?? false)
-        XCTAssertEqual(final.verdict, .diverged)
+        XCTAssertTrue(final["knn"]?.isNaN ?? false)
+        XCTAssertEqual(final.verdict, "diverged")
     }
 
     func testTwoConnectionsClaimingTheSameRunsOnlyOneWinsEach() throws {
@@ -340,7 +342,7 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(params["protocol_version"], "v1")
         let json = try XCTUnwrap(params["config_json"]?.data(using: .utf8))
         let decoded = try JSONDecoder().decode(TrainingConfig.self, from: json)
-        XCTAssertEqual(decoded, s.config)
+        XCTAssertEqual(decoded, try TrainingConfig.named("smoke"))
     }
 
     func testARunSharedByTwoTablesIsListedUnderBoth() throws {
@@ -362,7 +364,7 @@ final class StoreTests: XCTestCase {
         try store.putBaselines(try baselines(raw: 80.5, random: 40), protocolName: "smoke", seed: 0)
         try store.putBaselines(try baselines(raw: 80.5, random: 39), protocolName: "smoke", seed: 0)
         XCTAssertEqual(try store.baselines(protocolName: "smoke", seed: 0),
-                       StoredBaselines(protocolName: "smoke", seed: 0, rawPixelKNN: 80.5, randomInitKNN: 39))
+                       StoredBaselines(protocolName: "smoke", seed: 0, values: ["raw_pixel_knn": 80.5, "random_init_knn": 39]))
         XCTAssertEqual(try store.baselines(protocolName: "smoke").map(\.seed), [0, 1])
         XCTAssertNil(try store.baselines(protocolName: "mini", seed: 0))
     }
