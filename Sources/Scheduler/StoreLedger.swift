@@ -40,6 +40,11 @@ public final class StoreLedger: RunLedger {
         for id in runIds { if let lease = leases[id] { try store.heartbeat(lease) } }
     }
 
+    public func started(_ runId: String, resumedEpochs: Int) throws {
+        guard let lease = leases[runId] else { return }
+        try store.resumeRun(lease, keepingEpochs: resumedEpochs)
+    }
+
     public func recordEpoch(_ runId: String, _ record: EpochRecord) throws {
         guard let lease = leases[runId] else { return }
         try store.recordEpoch(lease, record)

@@ -109,9 +109,14 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var pid: Int?
     public var createdAt: Date
     public var heartbeatAt: Date?
+    /// When the run was first started; a resumed run keeps it.
     public var startedAt: Date?
     public var endedAt: Date?
     public var error: String?
+    /// How many times the run was claimed to be trained (0 while queued, 1 for one uninterrupted attempt).
+    public var attempts: Int
+    /// When the last attempt took over a run that had been started before (nil if never resumed).
+    public var resumedAt: Date?
 }
 
 /// How a stored number is to be read: NaN and ±Inf are kept as data with a NULL value.

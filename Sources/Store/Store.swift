@@ -108,7 +108,9 @@ public final class Store {
     /// Claims a run for this process, atomically: of several processes claiming the same id at
     /// once, exactly one gets `.claimed`. A new id is inserted as `running`; a `queued` or `failed`
     /// run, or a `running` one whose heartbeat is older than `staleAfter` seconds (its process
-    /// died), is taken over: its metrics from the earlier attempt are deleted and it starts again.
+    /// died), is taken over: it keeps its metrics (the new owner resumes from its checkpoint and
+    /// says how many epochs it kept with `resumeRun`), its first `started_at`, and counts the
+    /// attempt (`attempts`, and `resumed_at` when it had been started before).
     /// A finished or diverged run is `.done` (reuse it); a running one with a fresh heartbeat is
     /// `.busy`. In every case the run is listed under `spec`'s table and row.
     /// `abandoned`, evaluated inside the transaction, may declare a running run dead before its
@@ -128,17 +130,17 @@ public final class Store {
                 }
                 try db.execute("""
                     UPDATE run SET status = 'running', verdict = NULL, git_revision = ?, git_dirty = ?, host = ?, pid = ?,
-                        owner = ?, heartbeat_at = ?, started_at = ?, ended_at = NULL, error = NULL
+                        owner = ?, heartbeat_at = ?, ended_at = NULL, error = NULL, attempts = attempts + 1,
+                        resumed_at = CASE WHEN started_at IS NULL THEN NULL ELSE ? END, started_at = COALESCE(started_at, ?)
                     WHERE id = ?
-                    """, provenanceValues(provenance) + [.text(lease.owner), .real(t), .real(t), .text(spec.id)])
-                try db.execute("DELETE FROM metric WHERE run_id = ?", [.text(spec.id)])
+                    """, provenanceValues(provenance) + [.text(lease.owner), .real(t), .real(t), .real(t), .text(spec.id)])
                 try db.execute("DELETE FROM param WHERE run_id = ?", [.text(spec.id)])
                 try writeParams(spec)
             } else {
                 try db.execute("""
                     INSERT INTO run (id, table_id, row_name, seed, protocol, protocol_version, status,
-                        git_revision, git_dirty, host, pid, owner, created_at, heartbeat_at, started_at)
-                    VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)
+                        git_revision, git_dirty, host, pid, owner, created_at, heartbeat_at, started_at, attempts)
+                    VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, 1)
                     """, [.text(spec.id), .text(spec.tableId), .text(spec.rowName), .int(Int64(bitPattern: spec.seed)),
                           .text(spec.protocolName), .text(spec.protocolVersion)]
                         + provenanceValues(provenance) + [.text(lease.owner), .real(t), .real(t), .real(t)])
@@ -152,6 +154,18 @@ public final class Store {
     /// Tells other processes this run is alive. Throws `notOwner` if it was taken over.
     public func heartbeat(_ lease: RunLease) throws {
         try db.write { try touch(lease) }
+    }
+
+    /// Starts a held run over from its checkpoint's `epochs` (0 without one): deletes its
+    /// per-epoch points after that epoch and every `final.` point, so that what an earlier attempt
+    /// recorded beyond the checkpoint is not mixed with the new attempt. Refreshes the heartbeat.
+    public func resumeRun(_ lease: RunLease, keepingEpochs epochs: Int) throws {
+        try db.write {
+            try touch(lease)
+            try db.execute("DELETE FROM metric WHERE run_id = ? AND (step > ? OR substr(key, 1, ?) = ?)",
+                           [.text(lease.runId), .int(Int64(max(0, epochs))), .int(Int64(MetricPoint.finalPrefix.count)),
+                            .text(MetricPoint.finalPrefix)])
+        }
     }
 
     /// Stores any metric points for a held run (replacing points with the same key and step) and
@@ -284,7 +298,7 @@ public final class Store {
 
     static let runColumns = """
         r.id, r.seed, r.protocol, r.protocol_version, r.status, r.verdict, r.git_revision, r.git_dirty, r.host, r.pid,
-        r.created_at, r.heartbeat_at, r.started_at, r.ended_at, r.error
+        r.created_at, r.heartbeat_at, r.started_at, r.ended_at, r.error, r.attempts, r.resumed_at
         """
 
     private func record(_ id: String) throws -> RunRecord? {
@@ -307,11 +321,12 @@ public final class Store {
             throw StoreError.badStoredValue(path: path, what: "run status", value: statusText)
         }
         return RunRecord(
-            id: row.string(0) ?? "", tableId: row.string(15) ?? "", rowName: row.string(16) ?? "",
+            id: row.string(0) ?? "", tableId: row.string(17) ?? "", rowName: row.string(18) ?? "",
             seed: UInt64(bitPattern: row.int(1) ?? 0), protocolName: row.string(2) ?? "", protocolVersion: row.string(3) ?? "",
             status: status, verdict: row.string(5), gitRevision: row.string(6), gitDirty: (row.int(7) ?? 0) != 0,
             host: row.string(8), pid: row.int(9).map { Int($0) }, createdAt: date(10) ?? Date(timeIntervalSince1970: 0),
-            heartbeatAt: date(11), startedAt: date(12), endedAt: date(13), error: row.string(14))
+            heartbeatAt: date(11), startedAt: date(12), endedAt: date(13), error: row.string(14),
+            attempts: Int(row.int(15) ?? 0), resumedAt: date(16))
     }
 
     /// A stored number with its kind: NaN/±Inf come back as themselves.

@@ -107,10 +107,14 @@ final class StoreTests: XCTestCase {
         guard case .claimed(let leaseB, let previous) = result else { return XCTFail("expected .claimed, got \(result)") }
         XCTAssertEqual(previous?.status, .running)
         XCTAssertEqual(previous?.host, "test-host")
-        XCTAssertEqual(try b.metrics(runId: s.id), [], "the earlier attempt's metrics are cleared")
+        let kept = try b.metrics(runId: s.id)
+        XCTAssertEqual(kept.map(\.step), [1, 1], "the earlier attempt's epoch is kept until the new owner resumes")
         let run = try XCTUnwrap(try b.run(id: s.id))
         XCTAssertEqual(run.host, "other-host")
         XCTAssertEqual(run.gitDirty, true)
+        XCTAssertEqual(run.startedAt, Date(timeIntervalSince1970: 1000), "the first start is kept")
+        XCTAssertEqual(run.resumedAt, Date(timeIntervalSince1970: 1400))
+        XCTAssertEqual(run.attempts, 2)
 
         // The old owner finds out at its next write and nothing of it is recorded.
         for write in [{ try a.heartbeat(leaseA) }, { try a.recordEpoch(leaseA, try epochRecord(epoch: 2, loss: -0.5)) },
@@ -120,9 +124,79 @@ final class StoreTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains("stop training it"), "\(error)")
             }
         }
-        XCTAssertEqual(try b.metrics(runId: s.id), [])
+        XCTAssertEqual(try b.metrics(runId: s.id), kept, "nothing of the old owner is recorded")
         try b.finishRun(leaseB, status: .finished, final: try finalMetrics(knn: 50, zStd: 0.9, mO: 0.2, mR: 0.9))
         XCTAssertEqual(try a.run(id: s.id)?.status, .finished)
+    }
+
+    func testAResumedRunKeepsTheEpochsOfItsCheckpointAndDropsTheRest() throws {
+        let store = try Store.inMemory()
+        let clock = TickingClock()
+        store.now = clock.next
+        let s = try spec()
+        let first = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+        try store.resumeRun(first, keepingEpochs: 0)
+        for epoch in 1...3 { try store.recordEpoch(first, try epochRecord(epoch: epoch, loss: -0.1 * Double(epoch))) }
+        try store.recordMetrics(first, [MetricPoint.final("knn", 40)])   // as if a result had been half written
+        try store.failRun(first, error: "interrupted")
+        let startedAt = try XCTUnwrap(try store.run(id: s.id)?.startedAt)
+
+        // The next attempt resumes from a checkpoint of 2 epochs: epoch 3 and final points go, 1–2 stay.
+        let second = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+        XCTAssertEqual(Set(try store.metrics(runId: s.id).map(\.step)), [0, 1, 2, 3], "claiming deletes nothing")
+        try store.resumeRun(second, keepingEpochs: 2)
+        XCTAssertEqual(try store.epochCurves(runId: s.id)["loss"]?.map(\.epoch), [1, 2])
+        XCTAssertFalse(try store.metrics(runId: s.id).contains { $0.isFinal })
+        for epoch in 1...3 { try store.recordEpoch(second, try epochRecord(epoch: epoch, loss: -0.2 * Double(epoch))) }
+        try store.finishRun(second, status: .finished, final: try finalMetrics(knn: 50, zStd: 0.9, mO: 0.2, mR: 0.9))
+        XCTAssertEqual(try store.epochCurves(runId: s.id)["loss"]?.map(\.epoch), [1, 2, 3])
+        XCTAssertEqual(try store.finalMetrics(runId: s.id)?["knn"], 50)
+        let run = try XCTUnwrap(try store.run(id: s.id))
+        XCTAssertEqual(run.startedAt, startedAt, "a resumed run keeps its first start")
+        XCTAssertEqual(run.attempts, 2)
+        XCTAssertNotNil(run.resumedAt)
+        XCTAssertGreaterThan(try XCTUnwrap(run.resumedAt), startedAt)
+
+        // A checkpoint that could not be used (0 epochs) drops every earlier point.
+        let other = try spec(seed: 1)
+        let l = try lease(try store.claimRun(other, provenance: here, staleAfter: 300))
+        try store.recordEpoch(l, try epochRecord(epoch: 1, loss: -0.5))
+        try store.failRun(l, error: "killed")
+        let again = try lease(try store.claimRun(other, provenance: here, staleAfter: 300))
+        try store.resumeRun(again, keepingEpochs: 0)
+        XCTAssertEqual(try store.metrics(runId: other.id), [])
+    }
+
+    func testAQueuedRunIsNotAResumeWhenItFirstStarts() throws {
+        let store = try Store.inMemory()
+        let s = try spec()
+        XCTAssertEqual(try store.enqueue(s).attempts, 0)
+        _ = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+        let run = try XCTUnwrap(try store.run(id: s.id))
+        XCTAssertEqual(run.attempts, 1)
+        XCTAssertNil(run.resumedAt)
+        XCTAssertNotNil(run.startedAt)
+    }
+
+    func testMigrationV2CountsTheAttemptsOfExistingRuns() throws {
+        let path = try temporaryDirectory(self).appendingPathComponent("old.sqlite").path
+        do {
+            // A database as the first release wrote it: only the v1 migration, one started and one queued run.
+            let old = try Connection(path: path, busyTimeout: 1)
+            try old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY NOT NULL, applied_at REAL NOT NULL)")
+            try old.executeScript(Schema.migrations[0].sql)
+            try old.execute("INSERT INTO migrations (name, applied_at) VALUES (?, 0)", [.text(Schema.migrations[0].name)])
+            try old.execute("""
+                INSERT INTO run (id, table_id, row_name, seed, protocol, protocol_version, status, created_at, started_at)
+                VALUES ('a', 't', 'r', 0, 'smoke', '1', 'finished', 1, 2), ('b', 't', 'r', 1, 'smoke', '1', 'queued', 1, NULL)
+                """)
+        }
+        let store = try Store(path: path)
+        XCTAssertEqual(try store.appliedMigrations(), Schema.migrations.map(\.name))
+        XCTAssertEqual(try store.run(id: "a")?.attempts, 1)
+        XCTAssertEqual(try store.run(id: "b")?.attempts, 0)
+        XCTAssertNil(try store.run(id: "a")?.resumedAt)
+        XCTAssertEqual(try store.run(id: "a")?.startedAt, Date(timeIntervalSince1970: 2))
     }
 
     func testQueuedAndFailedRunsAreClaimedAgain() throws {
