@@ -32,8 +32,9 @@ let package = Package(
         .target(name: "Data", dependencies: ["Tensors", "CZlib"], swiftSettings: optimized),
         // SimSiam and its variants, training loop.
         .target(name: "SSL", dependencies: ["NN", "Data"], swiftSettings: optimized),
-        // Runs, params and metrics in SQLite (mlflow shape), migrations by name.
-        .target(name: "Store", dependencies: ["CSQLite", "SSL"], swiftSettings: optimized),
+        // Runs, params and metrics in SQLite (mlflow shape), migrations by name. Plain data only:
+        // the typed config, records and metric names live above it (SSL, Scheduler).
+        .target(name: "Store", dependencies: ["CSQLite"], swiftSettings: optimized),
         // Markdown tables (paper vs measured, claim verdicts) and CSV/JSON export from the Store.
         .target(name: "Report", dependencies: ["Store", "SSL", "Registry"], swiftSettings: optimized),
         // Experiment files (one YAML file per paper table) parsed into typed, validated tables.
@@ -56,7 +57,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["ablate", "CSQLite"], exclude: ["Golden"], swiftSettings: optimized),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "SSL"], swiftSettings: optimized),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"], swiftSettings: optimized),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Report", "Registry", "SSL"], swiftSettings: optimized),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Report", "Registry", "SSL", "Scheduler"], swiftSettings: optimized),
         .testTarget(name: "NNTests", dependencies: ["NN", "SSL", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: optimized),
     ],
     swiftLanguageModes: [.v5]

@@ -51,7 +51,7 @@ enum Fields {
         Field(name: "paper", expected: "the citation", example: "paper: Chen & He, CVPR 2021"),
         Field(name: "source", expected: "the table or figure in the paper", example: "source: Fig 2"),
         Field(name: "protocol", expected: "one of \(ExperimentTable.protocolNames.joined(separator: ", "))", example: "protocol: mini"),
-        Field(name: "metrics", expected: "a list from \(Metric.allCases.map(\.rawValue).joined(separator: ", "))",
+        Field(name: "metrics", expected: "a list from \(Metric.reportable.map(\.key).joined(separator: ", "))",
               example: "metrics: [linear, knn]"),
         Field(name: "seeds", expected: "an integer ≥ 1", example: "seeds: 1", required: false),
         Field(name: "rows", expected: "a non-empty list of rows", example: "rows: [{name: baseline, overrides: {}, …}]"),
@@ -311,7 +311,7 @@ final class ExperimentFileParser {
     }
 
     private func parseMetrics(_ node: Node) -> [Metric]? {
-        let names = Metric.allCases.map(\.rawValue)
+        let names = Metric.reportable.map(\.key)
         guard case let .sequence(items) = node, !items.isEmpty else {
             report(node, "`metrics` is \(describe(node))", expected: "a non-empty list from \(names.joined(separator: ", "))",
                    fix: "write e.g. `metrics: [linear, knn]`")
@@ -320,14 +320,14 @@ final class ExperimentFileParser {
         var metrics: [Metric] = []
         let before = diagnostics.count
         for item in items {
-            guard case let .scalar(scalar) = item, let metric = Metric(rawValue: scalar.string) else {
+            guard case let .scalar(scalar) = item, let metric = Metric.reportable.first(where: { $0.key == scalar.string }) else {
                 let hint = item.scalar.flatMap { closest(to: $0.string, among: names) }.map { "did you mean `\($0)`?" }
                     ?? "remove it"
                 report(item, "unknown metric `\(shown(item))`", expected: "one of \(names.joined(separator: ", "))", fix: hint)
                 continue
             }
             if metrics.contains(metric) {
-                report(item, "metric `\(metric.rawValue)` is listed twice", expected: "each metric once", fix: "remove one")
+                report(item, "metric `\(metric.key)` is listed twice", expected: "each metric once", fix: "remove one")
             }
             metrics.append(metric)
         }

@@ -14,8 +14,10 @@ public struct ExperimentTable: Sendable, Equatable {
     public var source: String
     /// `smoke`, `mini` or `cifar` (PROTOCOLS.md).
     public var protocolName: String
-    /// What each run reports. The first metric is the one the rows' `paper` values are in;
-    /// `within`/`below`/`above` claims compare the measured kNN top-1 (see Report's `evaluateClaim`).
+    /// What each run reports, from `Metric.reportable` (SSL's catalogue). The first metric is the
+    /// one the rows' `paper` values are in; a report shows kNN top-1 (`Metric.main`, what
+    /// `within`/`below`/`above` claims compare; see Report's `evaluateClaim`) first, then the
+    /// others in this order.
     public var metrics: [Metric]
     /// Seeds per row by default.
     public var seeds: Int
@@ -78,16 +80,6 @@ extension ExperimentRow: Equatable {
             && a.overrides.map(\.value) == b.overrides.map(\.value) && a.paper == b.paper
             && a.paperSource == b.paperSource && a.claim == b.claim && a.note == b.note && a.location == b.location
     }
-}
-
-/// A quantity a run reports (PROTOCOLS.md, "Evaluation").
-public enum Metric: String, CaseIterable, Sendable, Codable {
-    case knn
-    case linear
-    case zStd = "z_std"
-    case mO = "m_o"
-    case mR = "m_r"
-    case covOffdiag = "cov_offdiag"
 }
 
 /// What the paper reports for a row: a number, or a word where it gives none.

@@ -28,32 +28,46 @@ public struct MeanStd: Sendable, Equatable {
 public struct RowStats: Sendable, Equatable {
     public var name: String
     public var plannedSeeds: Int
-    /// Main metric: final kNN top-1 %.
-    public var knn: MeanStd?
-    public var linear: MeanStd?
-    public var zStd: MeanStd?
-    public var mO: MeanStd?
-    public var mR: MeanStd?
+    /// Mean ± std of each final metric over the finished seeds that have it, by metric key.
+    public var stats: [String: MeanStd]
     public var verdicts: [Verdict]
 
-    public init(name: String, plannedSeeds: Int = 0, knn: MeanStd? = nil, linear: MeanStd? = nil,
-                zStd: MeanStd? = nil, mO: MeanStd? = nil, mR: MeanStd? = nil, verdicts: [Verdict] = []) {
-        self.name = name; self.plannedSeeds = plannedSeeds; self.knn = knn; self.linear = linear
-        self.zStd = zStd; self.mO = mO; self.mR = mR; self.verdicts = verdicts
+    /// The main metric (`Metric.main`, final kNN top-1 %): what comparative claims compare.
+    public var knn: MeanStd? { stats[Metric.main.key] }
+
+    public subscript(metric: Metric) -> MeanStd? { stats[metric.key] }
+
+    public init(name: String, plannedSeeds: Int = 0, knn: MeanStd? = nil, stats: [String: MeanStd] = [:], verdicts: [Verdict] = []) {
+        self.name = name; self.plannedSeeds = plannedSeeds; self.stats = stats; self.verdicts = verdicts
+        if let knn { self.stats[Metric.main.key] = knn }
     }
 
-    /// The statistics of the runs chosen for a row (at most one per seed).
+    /// The statistics of the runs chosen for a row (at most one per seed), for every final metric.
     public init(name: String, plannedSeeds: Int, runs: [(run: RunRecord, final: StoredFinalMetrics?)]) {
         let ordered = runs.sorted { $0.run.seed < $1.run.seed }
         let finished = ordered.filter { $0.run.status == .finished }.compactMap(\.final)
-        self.init(name: name, plannedSeeds: plannedSeeds,
-                  knn: MeanStd.of(finished.compactMap(\.knn)), linear: MeanStd.of(finished.compactMap(\.linear)),
-                  zStd: MeanStd.of(finished.compactMap(\.zStd)), mO: MeanStd.of(finished.compactMap(\.mO)),
-                  mR: MeanStd.of(finished.compactMap(\.mR)),
+        var stats: [String: MeanStd] = [:]
+        for metric in Metric.reportable {
+            stats[metric.key] = MeanStd.of(finished.compactMap { $0[metric.key] })
+        }
+        self.init(name: name, plannedSeeds: plannedSeeds, stats: stats,
                   verdicts: ordered.filter { $0.run.status.isDone }.compactMap { run, final in
-                      run.status == .diverged ? .diverged : (run.verdict ?? final?.verdict)
+                      run.status == .diverged ? .diverged : (run.verdictValue ?? final?.verdictValue)
                   })
     }
+}
+
+extension RunRecord {
+    /// The stored verdict as SSL's type (nil when none is stored or the text is not a verdict).
+    public var verdictValue: Verdict? { verdict.flatMap(Verdict.init(rawValue:)) }
+}
+
+extension StoredFinalMetrics {
+    /// The stored verdict as SSL's type.
+    public var verdictValue: Verdict? { verdict.flatMap(Verdict.init(rawValue:)) }
+
+    /// The stored value of a metric.
+    public subscript(metric: Metric) -> Double? { values[metric.key] }
 }
 
 /// Whether a row's claim held.
@@ -111,7 +125,7 @@ public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]
         case let .ready(a, b):
             let d = a.mean - b.mean, s = max(a.std, b.std)
             if abs(d) <= s {
-                return .inconclusive("difference \(formatFixed(abs(d), 1)) is within one std (\(formatFixed(s, 1)))")
+                return .inconclusive("difference \(Metric.main.format(abs(d))) is within one std (\(Metric.main.format(s)))")
             }
             if case .below = claim { return d < 0 ? .holds : .fails }
             return d > 0 ? .holds : .fails

@@ -1,5 +1,6 @@
 import Foundation
 import Registry
+import SSL
 
 /// What a report needs to know about a paper table: plain values, usually built from a Registry
 /// table with `init(_:epochs:seeds:)`; tests and tools may also fill them in directly.
@@ -18,13 +19,20 @@ public struct TableDescription: Sendable, Equatable {
     public var seeds: [UInt64]
     /// Rendered in this order.
     public var rows: [RowDescription]
+    /// The table's metrics (an experiment file's `metrics:`), in the order it lists them.
+    public var metrics: [Metric]
 
     public init(id: String, title: String, paper: String, source: String, protocolName: String,
-                protocolVersion: String? = nil, epochs: Int, seeds: [UInt64], rows: [RowDescription]) {
+                protocolVersion: String? = nil, epochs: Int, seeds: [UInt64], rows: [RowDescription],
+                metrics: [Metric] = Metric.defaultColumns) {
         self.id = id; self.title = title; self.paper = paper; self.source = source
         self.protocolName = protocolName; self.protocolVersion = protocolVersion
-        self.epochs = epochs; self.seeds = seeds; self.rows = rows
+        self.epochs = epochs; self.seeds = seeds; self.rows = rows; self.metrics = metrics
     }
+
+    /// The markdown's metric columns: the main metric (kNN top-1, which claims compare and whose
+    /// cell counts the seeds) first, then the other `metrics` in their order.
+    public var columns: [Metric] { [Metric.main] + metrics.filter { $0 != Metric.main } }
 }
 
 /// One row of a paper table.
@@ -55,7 +63,7 @@ public struct RowDescription: Sendable, Equatable {
 }
 
 extension TableDescription {
-    /// The description of a Registry table: its id, title, paper, source, protocol and rows in file
+    /// The description of a Registry table: its id, title, paper, source, protocol, metrics and rows in file
     /// order, each with the paper's value as the paper table prints it (`67.7`, `collapse`, `NaN`,
     /// `unstable`, `not found`), where the paper prints it, and the row's claim.
     ///
@@ -68,7 +76,8 @@ extension TableDescription {
                   rows: table.rows.map { row in
                       RowDescription(name: row.name, paperValue: row.paper.description, paperSource: row.paperSource,
                                      claim: row.claim)
-                  })
+                  },
+                  metrics: table.metrics)
     }
 }
 

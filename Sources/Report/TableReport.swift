@@ -69,22 +69,25 @@ public struct TableReport: Sendable {
 
     // MARK: - Markdown
 
-    /// The table as markdown: one line per row in the given order, fixed decimals (accuracies 1,
-    /// diagnostics 3), then a footer with protocol, seeds, run counts, code revisions and baselines,
+    /// The table as markdown: one line per row in the given order, one column per metric of
+    /// `table.columns` (kNN top-1 first, with its seed count, then the table's `metrics:` in order)
+    /// with the metric's label and decimals (SSL's `Metric` catalogue), then a footer with protocol, seeds, run counts, code revisions and baselines,
     /// then where each paper value comes from (kept out of the table so that it stays narrow).
     public func markdown() -> String {
         var lines = ["## \(table.title) (`\(table.id)`)", "", "\(table.paper) — \(table.source).", ""]
-        lines.append("| row | paper | kNN top-1 % | linear % | z_std·√d | m_o | m_r | verdict | claim | holds |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        let columns = table.columns
+        let headers = ["row", "paper"] + columns.map(\.label) + ["verdict", "claim", "holds"]
+        lines.append("| " + headers.joined(separator: " | ") + " |")
+        lines.append("|" + String(repeating: "---|", count: headers.count))
         let planned = table.seeds.count
         for (i, row) in table.rows.enumerated() {
             let s = rows[i]
-            let cells = [
-                row.name, row.paperValue,
-                "\(summary(s.knn, places: 1)) (\(s.knn?.n ?? 0) of \(planned) seeds)",
-                summary(s.linear, places: 1), summary(s.zStd, places: 3), summary(s.mO, places: 3), summary(s.mR, places: 3),
-                verdictCell(s.verdicts), row.claim?.text ?? "—", outcomes[i]?.text ?? "—",
-            ]
+            let values = columns.map { metric in
+                let cell = summary(s[metric], metric)
+                return metric == Metric.main ? "\(cell) (\(s[metric]?.n ?? 0) of \(planned) seeds)" : cell
+            }
+            let cells = [row.name, row.paperValue] + values
+                + [verdictCell(s.verdicts), row.claim?.text ?? "—", outcomes[i]?.text ?? "—"]
             lines.append("| " + cells.map(escapeCell).joined(separator: " | ") + " |")
         }
         lines.append("")
@@ -114,10 +117,12 @@ public struct TableReport: Sendable {
             "`\($0.record.gitRevision ?? "unknown")`" + ($0.record.gitDirty ? " (dirty)" : "")
         }).sorted()
         lines.append("- Code: " + (revisions.isEmpty ? "—" : revisions.joined(separator: ", ")) + ".")
-        let raw = MeanStd.of(baselines.compactMap(\.rawPixelKNN)), random = MeanStd.of(baselines.compactMap(\.randomInitKNN))
         let n = table.seeds.count
-        lines.append("- Baselines (kNN top-1 %): raw pixels \(summary(raw, places: 1)) (\(raw?.n ?? 0) of \(n) seeds), "
-                     + "random-init backbone \(summary(random, places: 1)) (\(random?.n ?? 0) of \(n) seeds).")
+        let measured = [Metric.rawPixelKNN, .randomInitKNN].map { metric in
+            let s = MeanStd.of(baselines.compactMap { $0.values[metric.key] })
+            return "\(metric.label) \(summary(s, metric)) (\(s?.n ?? 0) of \(n) seeds)"
+        }
+        lines.append("- Baselines (\(Metric.main.label)): " + measured.joined(separator: ", ") + ".")
         for run in chosen where run.record.status == .failed {
             let message = (run.record.error ?? "no message").split(separator: "\n").first.map(String.init) ?? ""
             lines.append("- Failed: `\(run.record.rowName)` seed \(run.record.seed): \(message)")
@@ -125,9 +130,10 @@ public struct TableReport: Sendable {
         return lines
     }
 
-    private func summary(_ s: MeanStd?, places: Int) -> String {
+    /// "mean ± std" (one seed: the mean) with the metric's decimals; "—" without values.
+    private func summary(_ s: MeanStd?, _ metric: Metric) -> String {
         guard let s else { return "—" }
-        return s.n > 1 ? "\(formatFixed(s.mean, places)) ± \(formatFixed(s.std, places))" : formatFixed(s.mean, places)
+        return s.n > 1 ? "\(metric.format(s.mean)) ± \(metric.format(s.std))" : metric.format(s.mean)
     }
 
     /// The verdict when the seeds agree, otherwise each verdict with its count (most common first).
@@ -140,14 +146,6 @@ public struct TableReport: Sendable {
         }
         return ordered.map { "\($0.element.1)× \($0.element.0.rawValue)" }.joined(separator: ", ")
     }
-}
-
-/// `x` with exactly `places` decimals ("-0.0" is printed as "0.0"); "nan"/"inf" for non-finite.
-public func formatFixed(_ x: Double, _ places: Int) -> String {
-    guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
-    let text = String(format: "%.\(max(0, places))f", x)
-    if text.hasPrefix("-"), text.dropFirst().allSatisfy({ $0 == "0" || $0 == "." }) { return String(text.dropFirst()) }
-    return text
 }
 
 /// A table cell: pipes escaped, line breaks removed.

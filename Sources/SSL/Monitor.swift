@@ -12,6 +12,8 @@ public struct FinalMetrics: Sendable, Codable {
     /// The worker process's peak resident memory (MiB) over training and evaluation; nil where
     /// not measured.
     public var peakRSSMiB: Double?
+    /// Mean training time of an epoch (s); nil where not measured.
+    public var meanEpochSeconds: Double?
 }
 
 /// Baselines printed beside every table: kNN on raw pixels and on an untrained backbone.

@@ -8,6 +8,9 @@ public protocol RunLedger: AnyObject {
     /// heartbeat older than `staleAfter` seconds); reports `.finished` or `.busy` otherwise.
     func claim(_ spec: Job, staleAfter: TimeInterval) throws -> ClaimResult
     func heartbeat(_ runIds: [String]) throws
+    /// The worker started the run from its checkpoint's first `resumedEpochs` epochs (0: from
+    /// scratch): what was recorded after them is dropped; the worker re-sends those epochs.
+    func started(_ runId: String, resumedEpochs: Int) throws
     func recordEpoch(_ runId: String, _ record: EpochRecord) throws
     func finish(_ runId: String, status: RunStatus, metrics: FinalMetrics, baselines: Baselines?, seed: UInt64, protocolName: String) throws
     func fail(_ runId: String, message: String) throws
@@ -152,8 +155,8 @@ public final class Scheduler {
             for (id, entry) in running {
                 for event in entry.handle.poll() {
                     switch event {
-                    case .started:
-                        break
+                    case let .started(_, resumedEpochs):
+                        try ledger.started(id, resumedEpochs: resumedEpochs)
                     case let .progress(_, epoch, epochs, step, steps, loss, remaining):
                         running[id]?.current = .init(runId: id, label: entry.current.label, epoch: epoch, epochs: epochs,
                                                      step: step, steps: steps, loss: loss, secondsRemaining: remaining)

@@ -14,7 +14,7 @@ public final class StoreLedger: RunLedger {
         self.provenance = provenance
     }
 
-    /// The store's view of a job (its id is the config hash).
+    /// The store's view of a job (its id is the config hash; see `RunSpec(…, config:, …)`).
     public static func spec(_ job: Job, protocolVersion: String) throws -> RunSpec {
         try RunSpec(tableId: job.tableId, rowName: job.rowName, seed: job.seed, config: job.config, protocolVersion: protocolVersion)
     }
@@ -38,6 +38,11 @@ public final class StoreLedger: RunLedger {
 
     public func heartbeat(_ runIds: [String]) throws {
         for id in runIds { if let lease = leases[id] { try store.heartbeat(lease) } }
+    }
+
+    public func started(_ runId: String, resumedEpochs: Int) throws {
+        guard let lease = leases[runId] else { return }
+        try store.resumeRun(lease, keepingEpochs: resumedEpochs)
     }
 
     public func recordEpoch(_ runId: String, _ record: EpochRecord) throws {

@@ -37,6 +37,7 @@ public enum Worker {
             })
             var metrics = try monitor.finalMetrics(trainer.model, seed: spec.seed, diverged: result.status == .diverged)
             metrics.peakRSSMiB = Double(peakRSSKiB()) / 1024
+            if !result.epochs.isEmpty { metrics.meanEpochSeconds = result.epochs.map(\.seconds).reduce(0, +) / Double(result.epochs.count) }
             let baselines = spec.baselines ? try monitor.baselines(config: spec.config, seed: spec.seed) : nil
             emit(.finished(runId: spec.id, status: result.status, metrics: metrics, baselines: baselines))
             try? FileManager.default.removeItem(atPath: spec.checkpointPath)

@@ -72,6 +72,13 @@ enum Schema {
                 PRIMARY KEY (protocol, seed, key)
             );
             """),
+        Migration(name: "v2: run.attempts, run.resumed_at", sql: """
+            -- A run taken over keeps its first started_at; attempts counts the claims that trained it
+            -- and resumed_at is when the last one took over a run that had been started before.
+            ALTER TABLE run ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE run ADD COLUMN resumed_at REAL;
+            UPDATE run SET attempts = 1 WHERE started_at IS NOT NULL;
+            """),
     ]
 
     /// Applies the migrations that are missing, in one `BEGIN IMMEDIATE` transaction, so two

@@ -1,5 +1,4 @@
 import Foundation
-import SSL
 
 /// The life of a run in the `run` table.
 public enum RunState: String, Sendable, Codable, CaseIterable {
@@ -17,22 +16,39 @@ public enum RunState: String, Sendable, Codable, CaseIterable {
     public var isDone: Bool { self == .finished || self == .diverged }
 }
 
-/// What identifies a run and where it belongs: a row of a table, one seed.
+/// What identifies a run and where it belongs: a row of a table, one seed, and the run's config
+/// as plain data. The typed config lives above the store; the layer that owns it supplies its
+/// identity JSON, its full JSON and its params (see Scheduler's `RunSpec(…, config:, …)`).
 public struct RunSpec: Sendable, Equatable {
     public var tableId: String
     public var rowName: String
-    /// The seed, config and protocol version make the id; they are fixed once it is computed.
+    /// The seed, identity JSON and protocol version make the id; they are fixed once it is computed.
     public let seed: UInt64
-    public let config: TrainingConfig
+    /// The protocol whose data and defaults the run uses (`smoke`, `mini`).
+    public let protocolName: String
     /// The code version that makes results comparable (bumped when training changes).
     public let protocolVersion: String
-    /// `runIdentity(config:seed:protocolVersion:)`.
+    /// The JSON the run id hashes (any key order; it is made canonical).
+    public let identityJSON: Data
+    /// The whole config as JSON, stored as the `config_json` param.
+    public let configJSON: Data
+    /// The `param` rows besides `config_json`, `seed` and `protocol_version`, in order.
+    public let params: [(key: String, value: String)]
+    /// `runIdentity(identityJSON:seed:protocolVersion:)`.
     public let id: String
 
-    public init(tableId: String, rowName: String, seed: UInt64, config: TrainingConfig, protocolVersion: String) throws {
+    public init(tableId: String, rowName: String, seed: UInt64, protocolName: String, protocolVersion: String,
+                identityJSON: Data, configJSON: Data, params: [(key: String, value: String)]) throws {
         self.tableId = tableId; self.rowName = rowName; self.seed = seed
-        self.config = config; self.protocolVersion = protocolVersion
-        id = try runIdentity(config: config, seed: seed, protocolVersion: protocolVersion)
+        self.protocolName = protocolName; self.protocolVersion = protocolVersion
+        self.identityJSON = identityJSON; self.configJSON = configJSON; self.params = params
+        id = try runIdentity(identityJSON: identityJSON, seed: seed, protocolVersion: protocolVersion)
+    }
+
+    public static func == (a: RunSpec, b: RunSpec) -> Bool {
+        a.tableId == b.tableId && a.rowName == b.rowName && a.seed == b.seed && a.protocolName == b.protocolName
+            && a.protocolVersion == b.protocolVersion && a.identityJSON == b.identityJSON && a.configJSON == b.configJSON
+            && a.params.map(\.key) == b.params.map(\.key) && a.params.map(\.value) == b.params.map(\.value) && a.id == b.id
     }
 }
 
@@ -84,16 +100,23 @@ public struct RunRecord: Sendable, Equatable, Codable {
     public var protocolName: String
     public var protocolVersion: String
     public var status: RunState
-    public var verdict: Verdict?
+    /// `trained`, `partial-collapse`, `collapsed` or `diverged` (the schema's CHECK lists them);
+    /// the layer that computes verdicts reads it as its type.
+    public var verdict: String?
     public var gitRevision: String?
     public var gitDirty: Bool
     public var host: String?
     public var pid: Int?
     public var createdAt: Date
     public var heartbeatAt: Date?
+    /// When the run was first started; a resumed run keeps it.
     public var startedAt: Date?
     public var endedAt: Date?
     public var error: String?
+    /// How many times the run was claimed to be trained (0 while queued, 1 for one uninterrupted attempt).
+    public var attempts: Int
+    /// When the last attempt took over a run that had been started before (nil if never resumed).
+    public var resumedAt: Date?
 }
 
 /// How a stored number is to be read: NaN and ±Inf are kept as data with a NULL value.
@@ -129,49 +152,47 @@ public struct CurvePoint: Sendable, Equatable {
     public var value: Double
 }
 
-/// The final metrics of a run as stored (`final.*` keys): each may be missing (the linear probe
-/// is optional; a diverged run may have none) or non-finite.
-public struct StoredFinalMetrics: Sendable, Equatable {
-    public var knn: Double?
-    public var linear: Double?
-    public var zStd: Double?
-    public var mO: Double?
-    public var mR: Double?
-    public var covOffdiag: Double?
-    public var verdict: Verdict?
+/// Final metrics are stored under `final.<key>` at step 0; per-epoch ones under `<key>` at
+/// step = epoch (1-based). The keys themselves are declared above the store (SSL's `Metric`).
+extension MetricPoint {
+    public static let finalPrefix = "final."
+    public static let finalStep = 0
 
-    public init(knn: Double? = nil, linear: Double? = nil, zStd: Double? = nil, mO: Double? = nil,
-                mR: Double? = nil, covOffdiag: Double? = nil, verdict: Verdict? = nil) {
-        self.knn = knn; self.linear = linear; self.zStd = zStd; self.mO = mO; self.mR = mR
-        self.covOffdiag = covOffdiag; self.verdict = verdict
+    /// A final metric: key `final.<key>`, step 0.
+    public static func final(_ key: String, _ value: Double) -> MetricPoint {
+        MetricPoint(key: finalPrefix + key, step: finalStep, value: value)
+    }
+
+    /// True for a `final.` key.
+    public var isFinal: Bool { key.hasPrefix(MetricPoint.finalPrefix) }
+}
+
+/// The final metrics of a run as stored (`final.*` keys, by key without the prefix): each may be
+/// missing (the linear probe is optional; a diverged run may have none) or non-finite.
+public struct StoredFinalMetrics: Sendable, Equatable {
+    public var values: [String: Double]
+    /// The run's stored verdict text.
+    public var verdict: String?
+
+    public init(values: [String: Double] = [:], verdict: String? = nil) {
+        self.values = values; self.verdict = verdict
+    }
+
+    public subscript(key: String) -> Double? { values[key] }
+
+    public static func == (a: StoredFinalMetrics, b: StoredFinalMetrics) -> Bool {
+        a.verdict == b.verdict && a.values.keys.sorted() == b.values.keys.sorted()
+            && a.values.allSatisfy { key, x in b.values[key].map { y in x == y || (x.isNaN && y.isNaN) } ?? false }
     }
 }
 
-/// The baselines of one protocol and seed as stored; missing keys are nil.
+/// The baselines of one protocol and seed as stored, by key.
 public struct StoredBaselines: Sendable, Equatable {
     public var protocolName: String
     public var seed: UInt64
-    public var rawPixelKNN: Double?
-    public var randomInitKNN: Double?
+    public var values: [String: Double]
 
-    public init(protocolName: String, seed: UInt64, rawPixelKNN: Double?, randomInitKNN: Double?) {
-        self.protocolName = protocolName; self.seed = seed
-        self.rawPixelKNN = rawPixelKNN; self.randomInitKNN = randomInitKNN
+    public init(protocolName: String, seed: UInt64, values: [String: Double]) {
+        self.protocolName = protocolName; self.seed = seed; self.values = values
     }
-}
-
-/// Metric keys (PROTOCOLS.md names). Per-epoch keys are stored at step = epoch (1-based); the
-/// final metrics use the same names behind the prefix `final.`, at step 0.
-public enum MetricKey {
-    public static let loss = "loss", knnSubset = "knn_subset", zStd = "z_std", mO = "m_o", mR = "m_r"
-    public static let trainZStd = "train_z_std", epochSeconds = "epoch_seconds"
-    public static let knn = "knn", linear = "linear", covOffdiag = "cov_offdiag", peakRSSMiB = "peak_rss_mib"
-    public static let finalPrefix = "final."
-    public static let finalStep = 0
-    public static func final(_ key: String) -> String { finalPrefix + key }
-}
-
-/// Baseline keys in the `baseline` table.
-public enum BaselineKey {
-    public static let rawPixelKNN = "raw_pixel_knn", randomInitKNN = "random_init_knn"
 }

@@ -1,6 +1,5 @@
 import CSQLite
 import Foundation
-import SSL
 
 /// Every run of every table, in one SQLite file (the schema is in Migrations.swift).
 ///
@@ -98,7 +97,7 @@ public final class Store {
                     INSERT INTO run (id, table_id, row_name, seed, protocol, protocol_version, status, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)
                     """, [.text(spec.id), .text(spec.tableId), .text(spec.rowName), .int(Int64(bitPattern: spec.seed)),
-                          .text(spec.config.protocolName), .text(spec.protocolVersion), .real(timestamp)])
+                          .text(spec.protocolName), .text(spec.protocolVersion), .real(timestamp)])
                 try writeParams(spec)
             }
             try addRow(spec)
@@ -109,7 +108,9 @@ public final class Store {
     /// Claims a run for this process, atomically: of several processes claiming the same id at
     /// once, exactly one gets `.claimed`. A new id is inserted as `running`; a `queued` or `failed`
     /// run, or a `running` one whose heartbeat is older than `staleAfter` seconds (its process
-    /// died), is taken over: its metrics from the earlier attempt are deleted and it starts again.
+    /// died), is taken over: it keeps its metrics (the new owner resumes from its checkpoint and
+    /// says how many epochs it kept with `resumeRun`), its first `started_at`, and counts the
+    /// attempt (`attempts`, and `resumed_at` when it had been started before).
     /// A finished or diverged run is `.done` (reuse it); a running one with a fresh heartbeat is
     /// `.busy`. In every case the run is listed under `spec`'s table and row.
     /// `abandoned`, evaluated inside the transaction, may declare a running run dead before its
@@ -129,19 +130,19 @@ public final class Store {
                 }
                 try db.execute("""
                     UPDATE run SET status = 'running', verdict = NULL, git_revision = ?, git_dirty = ?, host = ?, pid = ?,
-                        owner = ?, heartbeat_at = ?, started_at = ?, ended_at = NULL, error = NULL
+                        owner = ?, heartbeat_at = ?, ended_at = NULL, error = NULL, attempts = attempts + 1,
+                        resumed_at = CASE WHEN started_at IS NULL THEN NULL ELSE ? END, started_at = COALESCE(started_at, ?)
                     WHERE id = ?
-                    """, provenanceValues(provenance) + [.text(lease.owner), .real(t), .real(t), .text(spec.id)])
-                try db.execute("DELETE FROM metric WHERE run_id = ?", [.text(spec.id)])
+                    """, provenanceValues(provenance) + [.text(lease.owner), .real(t), .real(t), .real(t), .text(spec.id)])
                 try db.execute("DELETE FROM param WHERE run_id = ?", [.text(spec.id)])
                 try writeParams(spec)
             } else {
                 try db.execute("""
                     INSERT INTO run (id, table_id, row_name, seed, protocol, protocol_version, status,
-                        git_revision, git_dirty, host, pid, owner, created_at, heartbeat_at, started_at)
-                    VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)
+                        git_revision, git_dirty, host, pid, owner, created_at, heartbeat_at, started_at, attempts)
+                    VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, 1)
                     """, [.text(spec.id), .text(spec.tableId), .text(spec.rowName), .int(Int64(bitPattern: spec.seed)),
-                          .text(spec.config.protocolName), .text(spec.protocolVersion)]
+                          .text(spec.protocolName), .text(spec.protocolVersion)]
                         + provenanceValues(provenance) + [.text(lease.owner), .real(t), .real(t), .real(t)])
                 try writeParams(spec)
                 try addRow(spec)
@@ -155,18 +156,16 @@ public final class Store {
         try db.write { try touch(lease) }
     }
 
-    /// Stores the metrics of one epoch at step = `record.epoch` and refreshes the heartbeat.
-    /// Keys: loss, epoch_seconds, knn_subset, z_std, m_o, m_r, train_z_std (absent values are
-    /// not stored; NaN/Inf are, as their kind).
-    public func recordEpoch(_ lease: RunLease, _ record: EpochRecord) throws {
-        var points = [MetricPoint(key: MetricKey.loss, step: record.epoch, value: Double(record.meanLoss)),
-                      MetricPoint(key: MetricKey.epochSeconds, step: record.epoch, value: record.seconds)]
-        let optional: [(String, Double?)] = [
-            (MetricKey.knnSubset, record.knnSubset), (MetricKey.zStd, record.test?.zStd),
-            (MetricKey.mO, record.test?.mO), (MetricKey.mR, record.test?.mR), (MetricKey.trainZStd, record.trainZStd),
-        ]
-        for case let (key, value?) in optional { points.append(MetricPoint(key: key, step: record.epoch, value: value)) }
-        try recordMetrics(lease, points)
+    /// Starts a held run over from its checkpoint's `epochs` (0 without one): deletes its
+    /// per-epoch points after that epoch and every `final.` point, so that what an earlier attempt
+    /// recorded beyond the checkpoint is not mixed with the new attempt. Refreshes the heartbeat.
+    public func resumeRun(_ lease: RunLease, keepingEpochs epochs: Int) throws {
+        try db.write {
+            try touch(lease)
+            try db.execute("DELETE FROM metric WHERE run_id = ? AND (step > ? OR substr(key, 1, ?) = ?)",
+                           [.text(lease.runId), .int(Int64(max(0, epochs))), .int(Int64(MetricPoint.finalPrefix.count)),
+                            .text(MetricPoint.finalPrefix)])
+        }
     }
 
     /// Stores any metric points for a held run (replacing points with the same key and step) and
@@ -178,29 +177,19 @@ public final class Store {
         }
     }
 
-    /// Ends a held run with its result. `status` is `finished` or `diverged`; the verdict is
-    /// `final.verdict` (always `diverged` for a diverged run). Final metrics are stored under
-    /// `final.<key>` at step 0: knn, z_std, m_o, m_r, and linear / cov_offdiag when computed.
-    public func finishRun(_ lease: RunLease, status: RunStatus, final: FinalMetrics?) throws {
-        let state: RunState = status == .diverged ? .diverged : .finished
-        let verdict: Verdict? = status == .diverged ? .diverged : final?.verdict
+    /// Ends a held run with its result: `diverged` (NaN/Inf appeared, never retried) or
+    /// `finished`, with its verdict text and its final metrics (`MetricPoint.final`, step 0).
+    public func finishRun(_ lease: RunLease, diverged: Bool, verdict: String?, final points: [MetricPoint]) throws {
+        let state: RunState = diverged ? .diverged : .finished
         try db.write {
             let t = timestamp
             try db.execute("""
                 UPDATE run SET status = ?, verdict = ?, ended_at = ?, heartbeat_at = ?, error = NULL
                 WHERE id = ? AND owner = ? AND status = 'running'
-                """, [.text(state.rawValue), verdict.map { .text($0.rawValue) } ?? .null, .real(t), .real(t),
+                """, [.text(state.rawValue), verdict.map { .text($0) } ?? .null, .real(t), .real(t),
                       .text(lease.runId), .text(lease.owner)])
             try requireChange(lease)
-            guard let final else { return }
-            var values: [(String, Double)] = [(MetricKey.knn, final.knn), (MetricKey.zStd, final.test.zStd),
-                                              (MetricKey.mO, final.test.mO), (MetricKey.mR, final.test.mR)]
-            if let cov = final.test.covOffdiag { values.append((MetricKey.covOffdiag, cov)) }
-            if let linear = final.linear { values.append((MetricKey.linear, linear)) }
-            if let rss = final.peakRSSMiB { values.append((MetricKey.peakRSSMiB, rss)) }
-            for (key, value) in values {
-                try insertMetric(lease.runId, MetricPoint(key: MetricKey.final(key), step: MetricKey.finalStep, value: value))
-            }
+            for point in points { try insertMetric(lease.runId, point) }
         }
     }
 
@@ -218,11 +207,11 @@ public final class Store {
 
     // MARK: - Baselines
 
-    /// Stores the raw-pixel and random-init kNN of a protocol and seed (replacing earlier values).
-    public func putBaselines(_ baselines: Baselines, protocolName: String, seed: UInt64) throws {
+    /// Stores baseline values (e.g. the raw-pixel and random-init kNN) of a protocol and seed,
+    /// replacing earlier values of the same keys.
+    public func putBaselines(_ values: [(key: String, value: Double)], protocolName: String, seed: UInt64) throws {
         try db.write {
-            for (key, value) in [(BaselineKey.rawPixelKNN, baselines.rawPixelKNN),
-                                 (BaselineKey.randomInitKNN, baselines.randomBackboneKNN)] {
+            for (key, value) in values {
                 let kind = ValueKind(value)
                 try db.execute("INSERT OR REPLACE INTO baseline (protocol, seed, key, value, kind) VALUES (?, ?, ?, ?, ?)",
                                [.text(protocolName), .int(Int64(bitPattern: seed)), .text(key),
@@ -243,13 +232,7 @@ public final class Store {
                                 [.text(protocolName)]) {
             let seed = UInt64(bitPattern: row.int(0) ?? 0)
             let value = try number(row, value: 2, kind: 3)
-            var entry = bySeed[seed] ?? StoredBaselines(protocolName: protocolName, seed: seed, rawPixelKNN: nil, randomInitKNN: nil)
-            switch row.string(1) {
-            case BaselineKey.rawPixelKNN: entry.rawPixelKNN = value
-            case BaselineKey.randomInitKNN: entry.randomInitKNN = value
-            default: continue
-            }
-            bySeed[seed] = entry
+            bySeed[seed, default: StoredBaselines(protocolName: protocolName, seed: seed, values: [:])].values[row.string(1) ?? ""] = value
         }
         return bySeed.keys.sorted().compactMap { bySeed[$0] }
     }
@@ -292,7 +275,7 @@ public final class Store {
     /// The per-epoch curves of a run: key → points in epoch order (`final.` keys excluded).
     public func epochCurves(runId: String) throws -> [String: [CurvePoint]] {
         var curves: [String: [CurvePoint]] = [:]
-        for point in try metrics(runId: runId) where !point.key.hasPrefix(MetricKey.finalPrefix) {
+        for point in try metrics(runId: runId) where !point.isFinal {
             curves[point.key, default: []].append(CurvePoint(epoch: point.step, value: point.value))
         }
         return curves
@@ -304,17 +287,9 @@ public final class Store {
         guard let run = try record(runId) else { throw StoreError.unknownRun(runId: runId, path: path) }
         var final = StoredFinalMetrics(verdict: run.verdict)
         var found = run.verdict != nil
-        for point in try metrics(runId: runId) where point.key.hasPrefix(MetricKey.finalPrefix) {
+        for point in try metrics(runId: runId) where point.isFinal {
             found = true
-            switch String(point.key.dropFirst(MetricKey.finalPrefix.count)) {
-            case MetricKey.knn: final.knn = point.value
-            case MetricKey.linear: final.linear = point.value
-            case MetricKey.zStd: final.zStd = point.value
-            case MetricKey.mO: final.mO = point.value
-            case MetricKey.mR: final.mR = point.value
-            case MetricKey.covOffdiag: final.covOffdiag = point.value
-            default: break
-            }
+            final.values[String(point.key.dropFirst(MetricPoint.finalPrefix.count))] = point.value
         }
         return found ? final : nil
     }
@@ -323,7 +298,7 @@ public final class Store {
 
     static let runColumns = """
         r.id, r.seed, r.protocol, r.protocol_version, r.status, r.verdict, r.git_revision, r.git_dirty, r.host, r.pid,
-        r.created_at, r.heartbeat_at, r.started_at, r.ended_at, r.error
+        r.created_at, r.heartbeat_at, r.started_at, r.ended_at, r.error, r.attempts, r.resumed_at
         """
 
     private func record(_ id: String) throws -> RunRecord? {
@@ -345,17 +320,13 @@ public final class Store {
         guard let status = RunState(rawValue: statusText) else {
             throw StoreError.badStoredValue(path: path, what: "run status", value: statusText)
         }
-        var verdict: Verdict?
-        if let text = row.string(5) {
-            guard let v = Verdict(rawValue: text) else { throw StoreError.badStoredValue(path: path, what: "verdict", value: text) }
-            verdict = v
-        }
         return RunRecord(
-            id: row.string(0) ?? "", tableId: row.string(15) ?? "", rowName: row.string(16) ?? "",
+            id: row.string(0) ?? "", tableId: row.string(17) ?? "", rowName: row.string(18) ?? "",
             seed: UInt64(bitPattern: row.int(1) ?? 0), protocolName: row.string(2) ?? "", protocolVersion: row.string(3) ?? "",
-            status: status, verdict: verdict, gitRevision: row.string(6), gitDirty: (row.int(7) ?? 0) != 0,
+            status: status, verdict: row.string(5), gitRevision: row.string(6), gitDirty: (row.int(7) ?? 0) != 0,
             host: row.string(8), pid: row.int(9).map { Int($0) }, createdAt: date(10) ?? Date(timeIntervalSince1970: 0),
-            heartbeatAt: date(11), startedAt: date(12), endedAt: date(13), error: row.string(14))
+            heartbeatAt: date(11), startedAt: date(12), endedAt: date(13), error: row.string(14),
+            attempts: Int(row.int(15) ?? 0), resumedAt: date(16))
     }
 
     /// A stored number with its kind: NaN/±Inf come back as themselves.

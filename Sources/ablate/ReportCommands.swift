@@ -109,14 +109,13 @@ struct Compare: ParsableCommand {
             try runs.filter { $0.rowName == row.name }.compactMap { try store.finalMetrics(runId: $0.id) }
         }
         let ma = try finals(a), mb = try finals(b)
-        let metrics: [(String, (StoredFinalMetrics) -> Double?)] = [
-            ("kNN top-1 %", { $0.knn }), ("linear %", { $0.linear }), ("z_std·√d", { $0.zStd }), ("m_o", { $0.mO }), ("m_r", { $0.mR }),
-        ]
-        for (name, f) in metrics {
+        // The table's metrics, kNN first (as `report` shows them), each with its catalogue decimals.
+        for metric in TableDescription(t, epochs: 0, seeds: []).columns {
             func cell(_ xs: [StoredFinalMetrics]) -> String {
-                guard let m = MeanStd.of(xs.compactMap(f)) else { return "—" }
-                return m.n > 1 ? "\(formatFixed(m.mean, 3)) ± \(formatFixed(m.std, 3)) (n \(m.n))" : formatFixed(m.mean, 3)
+                guard let m = MeanStd.of(xs.compactMap { $0[metric] }) else { return "—" }
+                return m.n > 1 ? "\(metric.format(m.mean)) ± \(metric.format(m.std)) (n \(m.n))" : metric.format(m.mean)
             }
+            let name = metric.label
             print("| \(name) | \(cell(ma)) | \(cell(mb)) |")
         }
     }

@@ -201,5 +201,34 @@ extension CLITests {
             XCTAssertEqual(tableLines.count, Int(row[1]), "\(row[0]): \(markdown)")
         }
         XCTAssertEqual(listed.count, files.count, "every table has runs: \(listed)")
+    /// A run stopped after epoch 2 of 3 resumes from its checkpoint: the database ends with epochs
+    /// 1, 2, 3 of it, each once, its first start kept and the resume counted.
+    func testARunInterruptedAfterEpochTwoKeepsItsEpochsWhenResumed() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        var args = runArgs(db, seeds: 1)
+        args.insert(contentsOf: ["--rows", "baseline"], at: 2)
+        let (p, out) = try ablate(args, wait: false)
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+            if FileManager.default.fileExists(atPath: db),
+               let rows = try? query(db, "SELECT count(*) FROM metric WHERE key = 'loss' AND step = 2"), rows.first?.first == "1" { break }
+        }
+        kill(p.processIdentifier, SIGINT)
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        let before = try query(db, "SELECT id, status, started_at FROM run")
+        XCTAssertEqual(before.count, 1, text)
+        guard before.first?[1] == "failed" else {
+            throw XCTSkip("the run finished before it could be interrupted (\(before)); nothing to resume")
+        }
+        let (status, rerun) = try output(args)
+        XCTAssertEqual(status, 0, rerun)
+        let id = before[0][0]
+        XCTAssertEqual(try query(db, "SELECT status, started_at, attempts, resumed_at IS NOT NULL FROM run WHERE id = '\(id)'"),
+                       [["finished", before[0][2], "2", "1"]])
+        XCTAssertEqual(try query(db, "SELECT step FROM metric WHERE run_id = '\(id)' AND key = 'loss' ORDER BY step"),
+                       [["1"], ["2"], ["3"]])
+        XCTAssertEqual(try query(db, "SELECT count(*) FROM metric WHERE run_id = '\(id)' AND key = 'final.knn'"), [["1"]])
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 /// stops heartbeating or until it has been seen busy a given number of times). Every call is logged.
 final class FakeLedger: RunLedger {
     enum Call: Equatable {
-        case claim(String), heartbeat([String]), epoch(String, Int), finish(String, RunStatus), fail(String, String)
+        case claim(String), started(String, Int), heartbeat([String]), epoch(String, Int), finish(String, RunStatus), fail(String, String)
     }
     /// Another process's hold on a run.
     struct Holder {
@@ -38,6 +38,8 @@ final class FakeLedger: RunLedger {
         }
         return finished.contains(spec.id) ? .finished : .claimed
     }
+
+    func started(_ runId: String, resumedEpochs: Int) throws { calls.append(.started(runId, resumedEpochs)) }
 
     func heartbeat(_ runIds: [String]) throws { calls.append(.heartbeat(runIds.sorted())) }
 

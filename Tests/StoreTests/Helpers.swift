@@ -1,5 +1,6 @@
 import Foundation
 import SSL
+import Scheduler
 import Store
 import XCTest
 
@@ -70,7 +71,7 @@ func baselines(raw: Double, random: Double) throws -> Baselines {
 }
 
 /// The lease of a claim that must succeed.
-func lease(_ result: ClaimResult, file: StaticString = #filePath, line: UInt = #line) throws -> RunLease {
+func lease(_ result: StoreClaim, file: StaticString = #filePath, line: UInt = #line) throws -> RunLease {
     guard let lease = result.lease else {
         XCTFail("expected .claimed, got \(result)", file: file, line: line)
         throw UnexpectedClaim()

@@ -2,6 +2,7 @@ import Foundation
 import Registry
 import Report
 import SSL
+import Scheduler
 import Store
 import XCTest
 
@@ -163,12 +164,25 @@ final class ReportTests: XCTestCase {
                 RowDescription(name: "high lr", paperValue: "NaN", paperSource: "p", claim: .below("baseline")),
                 RowDescription(name: "wide", paperValue: "unstable", paperSource: "p", claim: nil),
                 RowDescription(name: "long", paperValue: "not found", paperSource: "p", claim: .above("decayed")),
-            ]))
+            ],
+            metrics: [.knn]))
         XCTAssertEqual(TableDescription(registryTable, epochs: 1, seeds: [], protocolVersion: "v2").protocolVersion, "v2")
         let lines = try TableReport(table: description, store: try Store.inMemory()).markdown().split(separator: "\n")
-        XCTAssertEqual(lines[4], "| baseline | 68 | — (0 of 2 seeds) | — | — | — | — | — | does not collapse | inconclusive (no runs) |")
-        XCTAssertEqual(lines[6], "| decayed | 67.7 | — (0 of 2 seeds) | — | — | — | — | — | within 1 pt of baseline | inconclusive (no finished seeds) |")
+        // The file's `metrics: [knn]` chooses the metric columns: kNN only.
+        XCTAssertEqual(lines[2], "| row | paper | kNN top-1 % | verdict | claim | holds |")
+        XCTAssertEqual(lines[4], "| baseline | 68 | — (0 of 2 seeds) | — | does not collapse | inconclusive (no runs) |")
+        XCTAssertEqual(lines[6], "| decayed | 67.7 | — (0 of 2 seeds) | — | within 1 pt of baseline | inconclusive (no finished seeds) |")
         XCTAssertTrue(lines.contains("- decayed: P1 Table 1"), "the registry's paper_source is listed under the table")
+    }
+
+    func testTheTablesMetricsChooseTheColumnsKNNFirst() throws {
+        var chosen = table
+        chosen.metrics = [.mR, .covOffdiag, .knn]
+        let lines = try TableReport(table: chosen, store: try makeStore()).markdown().split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines[2], "| row | paper | kNN top-1 % | m_r | cov off-diag | verdict | claim | holds |")
+        XCTAssertEqual(lines[3], "|---|---|---|---|---|---|---|---|")
+        XCTAssertEqual(lines[4], "| baseline | 67.7 | 70.5 ± 0.7 (2 of 2 seeds) | 0.960 ± 0.014 | 0.0100 ± 0.0000 | trained | does not collapse | ✓ |")
+        XCTAssertEqual(lines[8], "| high lr | unstable | — (0 of 2 seeds) | — | — | diverged | diverges | ✓ |")
     }
 
     func testAnEmptyTableSaysWhatIsMissing() throws {
@@ -196,16 +210,17 @@ final class ReportTests: XCTestCase {
     func testCSVExportIsLongAndKeepsNaNAsKind() throws {
         let report = try TableReport(table: table, store: try makeStore())
         let lines = try report.export(format: .csv).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        XCTAssertEqual(lines.first, "table_id,row_name,seed,run_id,protocol,protocol_version,status,verdict,git_revision,git_dirty,key,step,value,kind")
+        XCTAssertEqual(lines.first, "table_id,row_name,seed,run_id,protocol,protocol_version,status,verdict,git_revision,git_dirty,"
+                       + "started_at,resumed_at,attempts,key,step,value,kind")
         XCTAssertEqual(lines.last, "")
         let highLR = lines.filter { $0.hasPrefix("demo,high lr,0,") }
         XCTAssertEqual(highLR.count, 2)   // loss and epoch_seconds of epoch 1
-        XCTAssertTrue(highLR.contains { $0.hasSuffix(",diverged,diverged,abc1234,0,loss,1,,nan") }, "\(highLR)")
+        XCTAssertTrue(highLR.contains { $0.contains(",diverged,diverged,abc1234,0,20") && $0.hasSuffix("Z,,1,loss,1,,nan") }, "\(highLR)")
         // The failed run has no metrics: one line with empty metric fields.
-        XCTAssertTrue(lines.contains { $0.hasPrefix("demo,wider,1,") && $0.hasSuffix(",failed,,abc1234,0,,,,") }, "\(lines)")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("demo,wider,1,") && $0.contains(",failed,,abc1234,0,") && $0.hasSuffix("Z,,1,,,,") }, "\(lines)")
         XCTAssertTrue(lines.contains { $0.hasPrefix("demo,baseline,0,") && $0.hasSuffix(",final.knn,0,70.0,finite") })
         // Older runs are exported too (the markdown shows only the newest).
-        XCTAssertTrue(lines.contains { $0.contains(",v0,finished,trained,0000000,0,final.knn,0,50.0,finite") })
+        XCTAssertTrue(lines.contains { $0.contains(",v0,finished,trained,0000000,0,") && $0.hasSuffix(",1,final.knn,0,50.0,finite") })
     }
 
     func testJSONExportHasEveryRunWithNullForNonFiniteValues() throws {
@@ -221,7 +236,28 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(loss["value"] is NSNull)
         XCTAssertEqual(loss["kind"] as? String, "nan")
         XCTAssertTrue(diverged["error"] is NSNull, "absent values are explicit nulls")
+        XCTAssertEqual(diverged["attempts"] as? Int, 1)
+        XCTAssertTrue(diverged["resumed_at"] is NSNull, "never resumed")
         XCTAssertEqual((diverged["params"] as? [String: String])?["optim.base_lr"], "5.0")
         XCTAssertEqual(try report.export(format: .json), text, "deterministic")
+    }
+
+    func testExportsShowTheFirstStartTheLastResumeAndTheAttempts() throws {
+        let store = try Store.inMemory()
+        store.now = { Date(timeIntervalSince1970: 1_700_000_000) }
+        let s = try spec(table: "demo", row: "baseline")
+        try store.failRun(try lease(try store.claimRun(s, provenance: here, staleAfter: 300)), error: "interrupted")
+        store.now = { Date(timeIntervalSince1970: 1_700_000_100.5) }
+        let l = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+        try store.finishRun(l, status: .finished, final: try finalMetrics(knn: 70, zStd: 0.9, mO: 0.2, mR: 0.95))
+        let report = try TableReport(table: table, store: store)
+
+        let csv = try report.export(format: .csv).split(separator: "\n").map(String.init)
+        XCTAssertTrue(csv.contains { $0.hasSuffix(",2023-11-14T22:13:20.000Z,2023-11-14T22:15:00.500Z,2,final.knn,0,70.0,finite") }, "\(csv)")
+        let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try report.export(format: .json).utf8)) as? [String: Any])
+        let run = try XCTUnwrap((root["runs"] as? [[String: Any]])?.first)
+        XCTAssertEqual(run["started_at"] as? String, "2023-11-14T22:13:20.000Z")
+        XCTAssertEqual(run["resumed_at"] as? String, "2023-11-14T22:15:00.500Z")
+        XCTAssertEqual(run["attempts"] as? Int, 2)
     }
 }

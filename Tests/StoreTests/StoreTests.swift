@@ -1,5 +1,6 @@
 import Foundation
 import SSL
+import Scheduler
 @testable import Store
 import XCTest
 
@@ -65,7 +66,7 @@ final class StoreTests: XCTestCase {
         try store.finishRun(lease, status: .finished, final: try finalMetrics(knn: 55.5, linear: 60.25, zStd: 0.9, mO: 0.2, mR: 0.95))
         run = try XCTUnwrap(try store.run(id: s.id))
         XCTAssertEqual(run.status, .finished)
-        XCTAssertEqual(run.verdict, .trained)
+        XCTAssertEqual(run.verdict, "trained")
         XCTAssertNotNil(run.endedAt)
 
         let curves = try store.epochCurves(runId: s.id)
@@ -74,7 +75,8 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(curves["train_z_std"], [CurvePoint(epoch: 1, value: 0.7)])
         XCTAssertEqual(Set(curves.keys), ["loss", "epoch_seconds", "knn_subset", "z_std", "m_o", "m_r", "train_z_std"])
         XCTAssertEqual(try store.finalMetrics(runId: s.id),
-                       StoredFinalMetrics(knn: 55.5, linear: 60.25, zStd: 0.9, mO: 0.2, mR: 0.95, covOffdiag: 0.01, verdict: .trained))
+                       StoredFinalMetrics(values: ["knn": 55.5, "linear": 60.25, "z_std": 0.9, "m_o": 0.2, "m_r": 0.95, "cov_offdiag": 0.01],
+                                          verdict: "trained"))
         XCTAssertTrue(try store.metrics(runId: s.id).contains(MetricPoint(key: "final.knn", step: 0, value: 55.5)))
 
         // Finished: reused, never trained again; the old lease can no longer write.
@@ -105,10 +107,14 @@ final class StoreTests: XCTestCase {
         guard case .claimed(let leaseB, let previous) = result else { return XCTFail("expected .claimed, got \(result)") }
         XCTAssertEqual(previous?.status, .running)
         XCTAssertEqual(previous?.host, "test-host")
-        XCTAssertEqual(try b.metrics(runId: s.id), [], "the earlier attempt's metrics are cleared")
+        let kept = try b.metrics(runId: s.id)
+        XCTAssertEqual(kept.map(\.step), [1, 1], "the earlier attempt's epoch is kept until the new owner resumes")
         let run = try XCTUnwrap(try b.run(id: s.id))
         XCTAssertEqual(run.host, "other-host")
         XCTAssertEqual(run.gitDirty, true)
+        XCTAssertEqual(run.startedAt, Date(timeIntervalSince1970: 1000), "the first start is kept")
+        XCTAssertEqual(run.resumedAt, Date(timeIntervalSince1970: 1400))
+        XCTAssertEqual(run.attempts, 2)
 
         // The old owner finds out at its next write and nothing of it is recorded.
         for write in [{ try a.heartbeat(leaseA) }, { try a.recordEpoch(leaseA, try epochRecord(epoch: 2, loss: -0.5)) },
@@ -118,9 +124,79 @@ final class StoreTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains("stop training it"), "\(error)")
             }
         }
-        XCTAssertEqual(try b.metrics(runId: s.id), [])
+        XCTAssertEqual(try b.metrics(runId: s.id), kept, "nothing of the old owner is recorded")
         try b.finishRun(leaseB, status: .finished, final: try finalMetrics(knn: 50, zStd: 0.9, mO: 0.2, mR: 0.9))
         XCTAssertEqual(try a.run(id: s.id)?.status, .finished)
+    }
+
+    func testAResumedRunKeepsTheEpochsOfItsCheckpointAndDropsTheRest() throws {
+        let store = try Store.inMemory()
+        let clock = TickingClock()
+        store.now = clock.next
+        let s = try spec()
+        let first = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+        try store.resumeRun(first, keepingEpochs: 0)
+        for epoch in 1...3 { try store.recordEpoch(first, try epochRecord(epoch: epoch, loss: -0.1 * Double(epoch))) }
+        try store.recordMetrics(first, [MetricPoint.final("knn", 40)])   // as if a result had been half written
+        try store.failRun(first, error: "interrupted")
+        let startedAt = try XCTUnwrap(try store.run(id: s.id)?.startedAt)
+
+        // The next attempt resumes from a checkpoint of 2 epochs: epoch 3 and final points go, 1–2 stay.
+        let second = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+        XCTAssertEqual(Set(try store.metrics(runId: s.id).map(\.step)), [0, 1, 2, 3], "claiming deletes nothing")
+        try store.resumeRun(second, keepingEpochs: 2)
+        XCTAssertEqual(try store.epochCurves(runId: s.id)["loss"]?.map(\.epoch), [1, 2])
+        XCTAssertFalse(try store.metrics(runId: s.id).contains { $0.isFinal })
+        for epoch in 1...3 { try store.recordEpoch(second, try epochRecord(epoch: epoch, loss: -0.2 * Double(epoch))) }
+        try store.finishRun(second, status: .finished, final: try finalMetrics(knn: 50, zStd: 0.9, mO: 0.2, mR: 0.9))
+        XCTAssertEqual(try store.epochCurves(runId: s.id)["loss"]?.map(\.epoch), [1, 2, 3])
+        XCTAssertEqual(try store.finalMetrics(runId: s.id)?["knn"], 50)
+        let run = try XCTUnwrap(try store.run(id: s.id))
+        XCTAssertEqual(run.startedAt, startedAt, "a resumed run keeps its first start")
+        XCTAssertEqual(run.attempts, 2)
+        XCTAssertNotNil(run.resumedAt)
+        XCTAssertGreaterThan(try XCTUnwrap(run.resumedAt), startedAt)
+
+        // A checkpoint that could not be used (0 epochs) drops every earlier point.
+        let other = try spec(seed: 1)
+        let l = try lease(try store.claimRun(other, provenance: here, staleAfter: 300))
+        try store.recordEpoch(l, try epochRecord(epoch: 1, loss: -0.5))
+        try store.failRun(l, error: "killed")
+        let again = try lease(try store.claimRun(other, provenance: here, staleAfter: 300))
+        try store.resumeRun(again, keepingEpochs: 0)
+        XCTAssertEqual(try store.metrics(runId: other.id), [])
+    }
+
+    func testAQueuedRunIsNotAResumeWhenItFirstStarts() throws {
+        let store = try Store.inMemory()
+        let s = try spec()
+        XCTAssertEqual(try store.enqueue(s).attempts, 0)
+        _ = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+        let run = try XCTUnwrap(try store.run(id: s.id))
+        XCTAssertEqual(run.attempts, 1)
+        XCTAssertNil(run.resumedAt)
+        XCTAssertNotNil(run.startedAt)
+    }
+
+    func testMigrationV2CountsTheAttemptsOfExistingRuns() throws {
+        let path = try temporaryDirectory(self).appendingPathComponent("old.sqlite").path
+        do {
+            // A database as the first release wrote it: only the v1 migration, one started and one queued run.
+            let old = try Connection(path: path, busyTimeout: 1)
+            try old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY NOT NULL, applied_at REAL NOT NULL)")
+            try old.executeScript(Schema.migrations[0].sql)
+            try old.execute("INSERT INTO migrations (name, applied_at) VALUES (?, 0)", [.text(Schema.migrations[0].name)])
+            try old.execute("""
+                INSERT INTO run (id, table_id, row_name, seed, protocol, protocol_version, status, created_at, started_at)
+                VALUES ('a', 't', 'r', 0, 'smoke', '1', 'finished', 1, 2), ('b', 't', 'r', 1, 'smoke', '1', 'queued', 1, NULL)
+                """)
+        }
+        let store = try Store(path: path)
+        XCTAssertEqual(try store.appliedMigrations(), Schema.migrations.map(\.name))
+        XCTAssertEqual(try store.run(id: "a")?.attempts, 1)
+        XCTAssertEqual(try store.run(id: "b")?.attempts, 0)
+        XCTAssertNil(try store.run(id: "a")?.resumedAt)
+        XCTAssertEqual(try store.run(id: "a")?.startedAt, Date(timeIntervalSince1970: 2))
     }
 
     func testQueuedAndFailedRunsAreClaimedAgain() throws {
@@ -149,8 +225,8 @@ final class StoreTests: XCTestCase {
         try store.finishRun(l, status: .diverged, final: nil)
         let run = try XCTUnwrap(try store.run(id: s.id))
         XCTAssertEqual(run.status, .diverged)
-        XCTAssertEqual(run.verdict, .diverged)
-        XCTAssertEqual(try store.finalMetrics(runId: s.id), StoredFinalMetrics(verdict: .diverged))
+        XCTAssertEqual(run.verdict, "diverged")
+        XCTAssertEqual(try store.finalMetrics(runId: s.id), StoredFinalMetrics(verdict: "diverged"))
         guard case .done = try store.claimRun(s, provenance: here, staleAfter: 300) else { return XCTFail("expected .done") }
     }
 
@@ -175,8 +251,8 @@ final class StoreTests: XCTestCase {
 
         try store.finishRun(l, status: .finished, final: try finalMetrics(knn: .nan, zStd: .nan, mO: 0.5, mR: 0.5, verdict: .diverged))
         let final = try XCTUnwrap(try store.finalMetrics(runId: s.id))
-        XCTAssertTrue(final.knn?.isNaN ?? false)
-        XCTAssertEqual(final.verdict, .diverged)
+        XCTAssertTrue(final["knn"]?.isNaN ?? false)
+        XCTAssertEqual(final.verdict, "diverged")
     }
 
     func testTwoConnectionsClaimingTheSameRunsOnlyOneWinsEach() throws {
@@ -293,6 +369,29 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(Set(others + [id]).count, 4)
     }
 
+    /// The id of a run stored in results/ablate.sqlite (simsiam-fig2 `baseline`, seed 0): every
+    /// change to how ids are computed must keep it.
+    func testRunIdOfAStoredRunIsPinned() throws {
+        let config = try TrainingConfig.named("mini")
+        XCTAssertEqual(try runIdentity(config: config, seed: 0, protocolVersion: "1"),
+                       "e72b578d737509382b024545aaf76ab1510ead0961c74b2012cbb2f3b2f83dee")
+    }
+
+    func testAKeySetToItsDefaultKeepsTheIdAndAnotherValueChangesIt() throws {
+        let simsiam = try TrainingConfig.named("smoke")
+        let id = try runIdentity(config: simsiam, seed: 0, protocolVersion: "1")
+        let explicit = try simsiam.applying([(key: "method", value: .string("simsiam"))])
+        XCTAssertEqual(try runIdentity(config: explicit, seed: 0, protocolVersion: "1"), id, "`method: simsiam` is the default")
+
+        let byol = try simsiam.applying([(key: "method", value: .string("byol"))])
+        let byolId = try runIdentity(config: byol, seed: 0, protocolVersion: "1")
+        XCTAssertNotEqual(byolId, id)
+        let tauDefault = try byol.applying([(key: "byol.tau_base", value: .double(0.99))])
+        XCTAssertEqual(try runIdentity(config: tauDefault, seed: 0, protocolVersion: "1"), byolId, "0.99 is the default tau_base")
+        let tauOther = try byol.applying([(key: "byol.tau_base", value: .double(0.996))])
+        XCTAssertNotEqual(try runIdentity(config: tauOther, seed: 0, protocolVersion: "1"), byolId)
+    }
+
     func testSHA256MatchesTheStandardVectors() {
         XCTAssertEqual(SHA256.hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(SHA256.hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
@@ -317,7 +416,7 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(params["protocol_version"], "v1")
         let json = try XCTUnwrap(params["config_json"]?.data(using: .utf8))
         let decoded = try JSONDecoder().decode(TrainingConfig.self, from: json)
-        XCTAssertEqual(decoded, s.config)
+        XCTAssertEqual(decoded, try TrainingConfig.named("smoke"))
     }
 
     func testARunSharedByTwoTablesIsListedUnderBoth() throws {
@@ -339,7 +438,7 @@ final class StoreTests: XCTestCase {
         try store.putBaselines(try baselines(raw: 80.5, random: 40), protocolName: "smoke", seed: 0)
         try store.putBaselines(try baselines(raw: 80.5, random: 39), protocolName: "smoke", seed: 0)
         XCTAssertEqual(try store.baselines(protocolName: "smoke", seed: 0),
-                       StoredBaselines(protocolName: "smoke", seed: 0, rawPixelKNN: 80.5, randomInitKNN: 39))
+                       StoredBaselines(protocolName: "smoke", seed: 0, values: ["raw_pixel_knn": 80.5, "random_init_knn": 39]))
         XCTAssertEqual(try store.baselines(protocolName: "smoke").map(\.seed), [0, 1])
         XCTAssertNil(try store.baselines(protocolName: "mini", seed: 0))
     }

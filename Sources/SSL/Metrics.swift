@@ -1,0 +1,106 @@
+import Foundation
+
+/// Which way a metric is better.
+public enum Better: String, Sendable, Codable {
+    case higher, lower
+    /// A diagnostic: read beside the others, not ranked.
+    case neither
+}
+
+/// One quantity a run reports (PROTOCOLS.md, "Evaluation"), declared once: its key (in the
+/// store's `metric` table and in an experiment file's `metrics:` list), the label and unit a
+/// report prints, which way is better and how many decimals a report shows.
+public struct Metric: Sendable, Hashable, CustomStringConvertible {
+    /// The key in the store and in experiment files (`knn`, `z_std`).
+    public let key: String
+    /// The column header of a report (`kNN top-1 %`).
+    public let label: String
+    /// `%`, `s` or "" for a plain number.
+    public let unit: String
+    public let better: Better
+    /// Decimals a report prints.
+    public let decimals: Int
+    /// When the metric is measured: every epoch, at the end of training, both, or neither (a
+    /// baseline, measured once per protocol and seed).
+    public let perEpoch: Bool
+    public let atEnd: Bool
+
+    public var description: String { key }
+
+    /// `value` with the metric's decimals ("nan"/"inf" for non-finite values).
+    public func format(_ value: Double) -> String { formatFixed(value, decimals) }
+}
+
+extension Metric {
+    // End of training (and, for the diagnostics, every epoch too).
+    public static let knn = Metric(key: "knn", label: "kNN top-1 %", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: true)
+    public static let linear = Metric(key: "linear", label: "linear %", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: true)
+    public static let zStd = Metric(key: "z_std", label: "z_std·√d", unit: "", better: .higher, decimals: 3, perEpoch: true, atEnd: true)
+    public static let mO = Metric(key: "m_o", label: "m_o", unit: "", better: .lower, decimals: 3, perEpoch: true, atEnd: true)
+    public static let mR = Metric(key: "m_r", label: "m_r", unit: "", better: .higher, decimals: 3, perEpoch: true, atEnd: true)
+    public static let covOffdiag = Metric(key: "cov_offdiag", label: "cov off-diag", unit: "", better: .lower, decimals: 4, perEpoch: false, atEnd: true)
+    // Every epoch only.
+    public static let loss = Metric(key: "loss", label: "loss", unit: "", better: .lower, decimals: 4, perEpoch: true, atEnd: false)
+    public static let knnSubset = Metric(key: "knn_subset", label: "kNN top-1 % (subset)", unit: "%", better: .higher, decimals: 1, perEpoch: true, atEnd: false)
+    public static let trainZStd = Metric(key: "train_z_std", label: "z_std·√d (train)", unit: "", better: .higher, decimals: 3, perEpoch: true, atEnd: false)
+    /// Training time of an epoch (augmentation overlapped, monitor excluded); at the end, the mean over epochs.
+    public static let epochSeconds = Metric(key: "epoch_seconds", label: "s / epoch", unit: "s", better: .lower, decimals: 1, perEpoch: true, atEnd: true)
+    // End of training only.
+    public static let peakRSSMiB = Metric(key: "peak_rss_mib", label: "peak RSS MiB", unit: "MiB", better: .lower, decimals: 0, perEpoch: false, atEnd: true)
+    // Baselines, per protocol and seed.
+    public static let rawPixelKNN = Metric(key: "raw_pixel_knn", label: "raw pixels", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
+    public static let randomInitKNN = Metric(key: "random_init_knn", label: "random-init backbone", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
+
+    /// Every metric, final ones first in the order reports show them by default.
+    public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .loss, .knnSubset, .trainZStd, .epochSeconds,
+                                       .peakRSSMiB, .rawPixelKNN, .randomInitKNN]
+    /// What an experiment file's `metrics:` may list: the end-of-training metrics.
+    public static let reportable: [Metric] = all.filter(\.atEnd)
+    /// The report columns when a table does not choose (the columns of the first reports).
+    public static let defaultColumns: [Metric] = [.knn, .linear, .zStd, .mO, .mR]
+    /// The metric claims are judged on (`within`/`below`/`above`) and whose seed count a report
+    /// prints: always the first column.
+    public static let main: Metric = .knn
+
+    /// The metric with this key, if any.
+    public static func named(_ key: String) -> Metric? { all.first { $0.key == key } }
+}
+
+/// `x` with exactly `places` decimals ("-0.0" is printed as "0.0"); "nan"/"inf" for non-finite.
+public func formatFixed(_ x: Double, _ places: Int) -> String {
+    guard x.isFinite else { return x.isNaN ? "nan" : (x > 0 ? "inf" : "-inf") }
+    let text = String(format: "%.\(max(0, places))f", x)
+    if text.hasPrefix("-"), text.dropFirst().allSatisfy({ $0 == "0" || $0 == "." }) { return String(text.dropFirst()) }
+    return text
+}
+
+extension EpochRecord {
+    /// The epoch's metrics by key (absent values left out; NaN/Inf kept), stored at step = `epoch`.
+    public var metricValues: [(key: String, value: Double)] {
+        let optional: [(Metric, Double?)] = [(.knnSubset, knnSubset), (.zStd, test?.zStd), (.mO, test?.mO), (.mR, test?.mR),
+                                             (.trainZStd, trainZStd)]
+        return [(Metric.loss.key, Double(meanLoss)), (Metric.epochSeconds.key, seconds)]
+            + optional.compactMap { m, v in v.map { (m.key, $0) } }
+    }
+}
+
+extension FinalMetrics {
+    /// The final metrics by key (stored as `final.<key>`): knn, z_std, m_o, m_r, and cov_offdiag,
+    /// linear, the mean epoch time and the peak memory when measured.
+    public var metricValues: [(key: String, value: Double)] {
+        var values: [(key: String, value: Double)] = [(Metric.knn.key, knn), (Metric.zStd.key, test.zStd),
+                                                      (Metric.mO.key, test.mO), (Metric.mR.key, test.mR)]
+        if let cov = test.covOffdiag { values.append((Metric.covOffdiag.key, cov)) }
+        if let linear { values.append((Metric.linear.key, linear)) }
+        if let meanEpochSeconds { values.append((Metric.epochSeconds.key, meanEpochSeconds)) }
+        if let peakRSSMiB { values.append((Metric.peakRSSMiB.key, peakRSSMiB)) }
+        return values
+    }
+}
+
+extension Baselines {
+    /// The baselines by key, as the store's `baseline` table keeps them.
+    public var metricValues: [(key: String, value: Double)] {
+        [(Metric.rawPixelKNN.key, rawPixelKNN), (Metric.randomInitKNN.key, randomBackboneKNN)]
+    }
+}

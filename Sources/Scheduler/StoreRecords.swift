@@ -1,0 +1,53 @@
+import Foundation
+import SSL
+import Store
+
+// The glue between SSL's typed config and records and the store's plain data: the store keeps
+// runs, JSON configs and metric points; what they mean is decided here and in SSL.
+
+extension RunSpec {
+    /// The store's view of a row of a table with one seed: the config's identity JSON (which
+    /// makes the run id), its full JSON and its params.
+    public init(tableId: String, rowName: String, seed: UInt64, config: TrainingConfig, protocolVersion: String) throws {
+        do {
+            try self.init(tableId: tableId, rowName: rowName, seed: seed, protocolName: config.protocolName,
+                          protocolVersion: protocolVersion, identityJSON: try config.identityJSON(),
+                          configJSON: try config.json(), params: config.params())
+        } catch let error as EncodingError {
+            throw StoreError.cannotEncodeConfig(reason: "\(error)")
+        }
+    }
+}
+
+/// The id of a run of `config`: the store's `runIdentity(identityJSON:…)` of `config.identityJSON()`.
+/// A key left at its default and `dataDirectory` do not change it; every other value, the seed
+/// and the protocol version do.
+public func runIdentity(config: TrainingConfig, seed: UInt64, protocolVersion: String) throws -> String {
+    try runIdentity(identityJSON: try config.identityJSON(), seed: seed, protocolVersion: protocolVersion)
+}
+
+/// The canonical text `runIdentity(config:seed:protocolVersion:)` hashes.
+public func identityJSON(config: TrainingConfig, seed: UInt64, protocolVersion: String) throws -> String {
+    try identityText(identityJSON: try config.identityJSON(), seed: seed, protocolVersion: protocolVersion)
+}
+
+extension Store {
+    /// Stores the metrics of one epoch at step = `record.epoch` (`EpochRecord.metricValues`:
+    /// absent values are not stored; NaN/Inf are, as their kind) and refreshes the heartbeat.
+    public func recordEpoch(_ lease: RunLease, _ record: EpochRecord) throws {
+        try recordMetrics(lease, record.metricValues.map { MetricPoint(key: $0.key, step: record.epoch, value: $0.value) })
+    }
+
+    /// Ends a held run: `finished` with the verdict of `final`, or `diverged` (verdict `diverged`
+    /// whatever the metrics say). Final metrics go under `final.<key>` (`FinalMetrics.metricValues`).
+    public func finishRun(_ lease: RunLease, status: RunStatus, final: FinalMetrics?) throws {
+        let verdict: Verdict? = status == .diverged ? .diverged : final?.verdict
+        try finishRun(lease, diverged: status == .diverged, verdict: verdict?.rawValue,
+                      final: (final?.metricValues ?? []).map { MetricPoint.final($0.key, $0.value) })
+    }
+
+    /// Stores the raw-pixel and random-init kNN of a protocol and seed (replacing earlier values).
+    public func putBaselines(_ baselines: Baselines, protocolName: String, seed: UInt64) throws {
+        try putBaselines(baselines.metricValues, protocolName: protocolName, seed: seed)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import SSL
+import Scheduler
+import Store
+import XCTest
+
+/// A back end whose "worker" replays a fixed list of events, as a worker resuming from its
+/// checkpoint sends them (`Worker.run`): `.started(resumedEpochs:)`, the checkpoint's epochs, the rest.
+final class ReplayBackend: ExecutionBackend {
+    let events: [WorkerEvent]
+    init(_ events: [WorkerEvent]) { self.events = events }
+
+    func launch(_ spec: Job, threads: Int) throws -> RunHandle { ReplayHandle(runId: spec.id, events: events) }
+}
+
+final class ReplayHandle: RunHandle {
+    let runId: String
+    private var pending: [WorkerEvent]
+    init(runId: String, events: [WorkerEvent]) { self.runId = runId; pending = events }
+    func poll() -> [WorkerEvent] { defer { pending = [] }; return pending }
+    var hasExited: Bool { pending.isEmpty }
+    func terminate() { pending = [] }
+}
+
+final class LedgerTests: XCTestCase {
+    func testAResumedRunThroughTheSchedulerHoldsEveryEpochOnce() throws {
+        let store = try Store.inMemory()
+        let clock = TickingClock()
+        store.now = clock.next
+        let config = try TrainingConfig.named("smoke")
+        let s = try RunSpec(tableId: "t", rowName: "baseline", seed: 0, config: config, protocolVersion: "v1")
+        let job = Job(id: s.id, tableId: "t", rowName: "baseline", seed: 0, config: config,
+                      checkpointPath: "/nonexistent/\(s.id).ckpt", baselines: false, protocolVersion: "v1")
+
+        // The first attempt recorded three epochs, but its checkpoint holds only two when it dies.
+        let first = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+        for epoch in 1...2 { try store.recordEpoch(first, try epochRecord(epoch: epoch, loss: -0.1 * Double(epoch))) }
+        try store.recordEpoch(first, try epochRecord(epoch: 3, loss: -0.3, trainZStd: 0.5))
+        try store.failRun(first, error: "worker exited without a result")
+        let startedAt = try XCTUnwrap(try store.run(id: s.id)?.startedAt)
+
+        // The second attempt resumes from 2 epochs, re-sends them and trains the third.
+        var events: [WorkerEvent] = [.started(runId: s.id, resumedEpochs: 2)]
+        for epoch in 1...2 { events.append(.epoch(runId: s.id, record: try epochRecord(epoch: epoch, loss: -0.1 * Double(epoch)))) }
+        events.append(.epoch(runId: s.id, record: try epochRecord(epoch: 3, loss: -0.35)))
+        events.append(.finished(runId: s.id, status: .finished,
+                                metrics: try finalMetrics(knn: 50, zStd: 0.9, mO: 0.2, mR: 0.9), baselines: nil))
+        let scheduler = Scheduler(ledger: StoreLedger(store: store, provenance: here), backend: ReplayBackend(events), workers: 1)
+        scheduler.pollInterval = 0.01
+        let summary = try scheduler.run([job]) { _ in }
+        XCTAssertEqual(summary.ranNow, 1)
+
+        let curves = try store.epochCurves(runId: s.id)
+        XCTAssertEqual(curves["loss"]?.map(\.epoch), [1, 2, 3])
+        XCTAssertEqual(curves["loss"]?.last?.value ?? 0, -0.35, accuracy: 1e-6)
+        XCTAssertNil(curves["train_z_std"], "what the first attempt recorded after its checkpoint is dropped")
+        let run = try XCTUnwrap(try store.run(id: s.id))
+        XCTAssertEqual(run.status, .finished)
+        XCTAssertEqual(run.startedAt, startedAt)
+        XCTAssertEqual(run.attempts, 2)
+    }
+}

@@ -1,0 +1,4 @@
+import Store
+
+/// The store's `ClaimResult`, named where Scheduler (which has its own `ClaimResult`) is not imported.
+typealias StoreClaim = ClaimResult
