@@ -201,6 +201,8 @@ extension CLITests {
             XCTAssertEqual(tableLines.count, Int(row[1]), "\(row[0]): \(markdown)")
         }
         XCTAssertEqual(listed.count, files.count, "every table has runs: \(listed)")
+    }
+
     /// A run stopped after epoch 2 of 3 resumes from its checkpoint: the database ends with epochs
     /// 1, 2, 3 of it, each once, its first start kept and the resume counted.
     func testARunInterruptedAfterEpochTwoKeepsItsEpochsWhenResumed() throws {
