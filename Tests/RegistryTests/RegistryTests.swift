@@ -10,7 +10,14 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 final class RegistryTests: XCTestCase {
     func testTheRealExperimentFilesParseAndResolve() throws {
         let registry = try Registry(directory: packageRoot + "/experiments")
-        XCTAssertEqual(registry.ids, ["simsiam-fig2", "simsiam-table1"])
+        XCTAssertEqual(registry.ids, ["simsiam-fig2", "simsiam-output-dim", "simsiam-similarity", "simsiam-symmetry",
+                                      "simsiam-table1", "simsiam-table2", "simsiam-table3"])
+        // Every row of every table resolves, and a table's baseline row is the protocol as it is.
+        let mini = try TrainingConfig.named("mini")
+        for table in registry.tables {
+            let configs = try table.rows.map { try table.resolvedConfig(for: $0) }
+            XCTAssertTrue(configs.contains(mini), "\(table.id) has a row with the protocol unchanged")
+        }
 
         let fig2 = try registry.table(id: "simsiam-fig2")
         XCTAssertEqual(fig2.protocolName, "mini")
@@ -20,7 +27,6 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(fig2.rows.map(\.name), ["baseline", "no stop-grad"])
         XCTAssertEqual(fig2.rows.map(\.paper), [.number(67.7), .number(0.1)])
         XCTAssertEqual(fig2.rows.map(\.claim), [.doesNotCollapse, .collapses])
-        let mini = try TrainingConfig.named("mini")
         XCTAssertEqual(try fig2.resolvedConfig(for: fig2.row(named: "baseline")), mini)
         let noStopGrad = try fig2.resolvedConfig(for: fig2.row(named: "no stop-grad"))
         XCTAssertFalse(noStopGrad.model.stopGradient)
@@ -45,8 +51,8 @@ final class RegistryTests: XCTestCase {
     func testUnknownTableAndRowListWhatExistsAndTheClosest() throws {
         let registry = try Registry(directory: packageRoot + "/experiments")
         XCTAssertThrowsError(try registry.table(id: "simsiam-fig3")) { error in
-            XCTAssertEqual("\(error)", "error: unknown table `simsiam-fig3`; known tables: simsiam-fig2, simsiam-table1; "
-                + "did you mean `simsiam-fig2`?")
+            XCTAssertEqual("\(error)", "error: unknown table `simsiam-fig3`; known tables: simsiam-fig2, simsiam-output-dim, "
+                + "simsiam-similarity, simsiam-symmetry, simsiam-table1, simsiam-table2, simsiam-table3; did you mean `simsiam-fig2`?")
         }
         let table1 = try registry.table(id: "simsiam-table1")
         XCTAssertThrowsError(try table1.row(named: "no predicter")) { error in
