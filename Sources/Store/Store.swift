@@ -123,7 +123,10 @@ public final class Store {
             let previous = try record(spec.id)
             if let previous {
                 try addRow(spec)
-                if previous.status.isDone { return .done(try existing(spec.id, listedAs: spec)) }
+                if previous.status.isDone {
+                    try upgradeParams(spec)
+                    return .done(try existing(spec.id, listedAs: spec))
+                }
                 if previous.status == .running, let beat = previous.heartbeatAt,
                    t - beat.timeIntervalSince1970 <= staleAfter, !abandoned(previous) {
                     return .busy(try existing(spec.id, listedAs: spec))
@@ -353,6 +356,20 @@ public final class Store {
         for (key, value) in try runParams(spec) {
             try db.execute("INSERT OR REPLACE INTO param (run_id, key, value) VALUES (?, ?, ?)",
                            [.text(spec.id), .text(key), .text(value)])
+        }
+    }
+
+    /// Rewrites a stored run's params when they are written under other keys than `spec`'s (runs
+    /// stored before params used the experiment-file keys). The id is the same, so the values are;
+    /// `config_json` of the stored run is kept (it records where that run read its data).
+    private func upgradeParams(_ spec: RunSpec) throws {
+        let stored = Set(try params(runId: spec.id).keys)
+        let wanted = Set(try runParams(spec).map(\.key))
+        guard stored != wanted else { return }
+        let configJSON = try params(runId: spec.id)[ParamKey.configJSON]
+        try db.execute("DELETE FROM param WHERE run_id = ? AND key != ?", [.text(spec.id), .text(ParamKey.configJSON)])
+        for (key, value) in try runParams(spec) where key != ParamKey.configJSON || configJSON == nil {
+            try db.execute("INSERT OR REPLACE INTO param (run_id, key, value) VALUES (?, ?, ?)", [.text(spec.id), .text(key), .text(value)])
         }
     }
 

@@ -419,6 +419,24 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(decoded, try TrainingConfig.named("smoke"))
     }
 
+    /// A finished run stored with params under other keys (before they were the experiment-file
+    /// keys) gets them rewritten when a table reuses it; its own config_json is kept.
+    func testReusedRunGetsItsParamsUnderTheExperimentFileKeys() throws {
+        let store = try Store.inMemory()
+        let s = try spec(seed: 1)
+        let l = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+        try store.finishRun(l, status: .finished, final: try finalMetrics(knn: 50, zStd: 0.9, mO: 0.2, mR: 0.9))
+        try store.db.execute("DELETE FROM param WHERE run_id = ? AND key != 'config_json'", [.text(s.id)])
+        try store.db.execute("INSERT INTO param (run_id, key, value) VALUES (?, 'model.projectorDim', '64')", [.text(s.id)])
+        try store.db.execute("UPDATE param SET value = 'old' WHERE run_id = ? AND key = 'config_json'", [.text(s.id)])
+        guard case .done = try store.claimRun(s, provenance: here, staleAfter: 300) else { return XCTFail("expected .done") }
+        let params = try store.params(runId: s.id)
+        XCTAssertNil(params["model.projectorDim"])
+        XCTAssertEqual(params["model.projector_dim"], "64")
+        XCTAssertEqual(params["config_json"], "old")
+        XCTAssertEqual(params["seed"], "1")
+    }
+
     func testARunSharedByTwoTablesIsListedUnderBoth() throws {
         let store = try Store.inMemory()
         let a = try spec(table: "fig2", row: "w/ stop-grad"), b = try spec(table: "table1", row: "baseline")
