@@ -195,8 +195,20 @@ extension TrainingConfig {
         if !model.projectorOutputAffine && !model.projectorOutputBN {
             return ("model.projector_output_affine", "turns off γ, β of an output BN the projector does not have; also set `model.projector_output_bn: true`")
         }
-        if model.predictorOutputBN && model.predictorHidden == nil {
-            return ("model.predictor_output_bn", "puts a BN after a predictor this row removes (`model.predictor: none`); remove one of the two")
+        if model.predictorOutputBN && (model.predictorHidden == nil || model.predictorKind != .mlp) {
+            return ("model.predictor_output_bn", "puts a BN after an MLP predictor this row does not have; remove one of the two")
+        }
+        let target = model.target
+        if target != .z {
+            if !model.stopGradient || model.symmetry != .symmetric || model.similarity != .cosine {
+                return ("loss.target", "`\(target.rawValue)` is a stop-gradient target of the symmetric cosine loss; remove `loss.stop_gradient`, `loss.symmetry` or `loss.similarity` from this row")
+            }
+            if target.onlineIsZ && model.predictorHidden != nil {
+                return ("loss.target", "`\(target.rawValue)` compares Z_a itself with its target (no predictor); add `model.predictor: none`")
+            }
+            if !target.onlineIsZ && model.predictorHidden == nil {
+                return ("loss.target", "`\(target.rawValue)` needs the predictor (P = h(z)); remove `model.predictor: none`")
+            }
         }
         return nil
     }

@@ -45,7 +45,7 @@ public final class Convnet: Layer {
 /// predictor shape). Variants (SimSiam Table 3): `hiddenBN` false gives Linear (with bias) + ReLU;
 /// `outputBN` adds a BN without ReLU after the last layer, with γ and β unless `outputAffine` is
 /// false (facebookresearch/simsiam's `BatchNorm1d(dim, affine=False)`).
-public final class MLPHead: Layer {
+public final class MLPHead: HeadLayer {
     public let fcs: [Linear]
     /// The BN after each layer, nil where there is none; hidden ones are fused with their ReLU.
     public let bns: [BatchNorm?]

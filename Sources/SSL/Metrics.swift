@@ -84,6 +84,13 @@ extension EpochRecord {
     }
 }
 
+extension EpochRecord {
+    /// The per-step diagnostics as (key, step, value): m_o and m_r at the global step.
+    public var stepMetricValues: [(key: String, step: Int, value: Double)] {
+        (steps ?? []).flatMap { [(Metric.mO.key, $0.step, $0.mO), (Metric.mR.key, $0.step, $0.mR)] }
+    }
+}
+
 extension FinalMetrics {
     /// The final metrics by key (stored as `final.<key>`): knn, z_std, m_o, m_r, and cov_offdiag,
     /// linear, the mean epoch time and the peak memory when measured.

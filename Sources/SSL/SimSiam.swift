@@ -25,6 +25,10 @@ public struct SimSiamConfig: Sendable, Equatable {
     public var similarity = Similarity.cosine
     /// SimSiam §4.6: how the loss uses the views.
     public var symmetry = Symmetry.symmetric
+    /// Zhang et al. (ICLR 2022): what the stop-gradient branch gives the other view (ZhangTargets.swift).
+    public var target = Target.z
+    /// Zhang et al.'s simplified predictors: the MLP, a single bias, or a single d×d linear layer.
+    public var predictorKind = PredictorKind.mlp
 
     public init() {}
 
@@ -58,7 +62,7 @@ public struct SimSiamConfig: Sendable, Equatable {
 extension SimSiamConfig: Codable {
     enum CodingKeys: String, CodingKey {
         case widths, projectorDim, projectorOutputBN, predictorHidden, predictorFixedRandom, stopGradient
-        case hiddenBN, projectorOutputAffine, predictorOutputBN, similarity, symmetry
+        case hiddenBN, projectorOutputAffine, predictorOutputBN, similarity, symmetry, target, predictorKind
     }
 
     public init(from decoder: Decoder) throws {
@@ -75,6 +79,8 @@ extension SimSiamConfig: Codable {
         predictorOutputBN = try c.decodeIfPresent(Bool.self, forKey: .predictorOutputBN) ?? d.predictorOutputBN
         similarity = try c.decodeIfPresent(Similarity.self, forKey: .similarity) ?? d.similarity
         symmetry = try c.decodeIfPresent(Symmetry.self, forKey: .symmetry) ?? d.symmetry
+        target = try c.decodeIfPresent(Target.self, forKey: .target) ?? d.target
+        predictorKind = try c.decodeIfPresent(PredictorKind.self, forKey: .predictorKind) ?? d.predictorKind
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -91,6 +97,8 @@ extension SimSiamConfig: Codable {
         if predictorOutputBN != d.predictorOutputBN { try c.encode(predictorOutputBN, forKey: .predictorOutputBN) }
         if similarity != d.similarity { try c.encode(similarity, forKey: .similarity) }
         if symmetry != d.symmetry { try c.encode(symmetry, forKey: .symmetry) }
+        if target != d.target { try c.encode(target, forKey: .target) }
+        if predictorKind != d.predictorKind { try c.encode(predictorKind, forKey: .predictorKind) }
     }
 }
 
@@ -101,7 +109,9 @@ public final class SimSiam: SSLMethod {
     public let config: SimSiamConfig
     public let backbone: Convnet
     public let projector: MLPHead          // backbone dim → d → d → d
-    public let predictor: MLPHead?         // d → hidden → d, or nil
+    public let predictor: HeadLayer?       // d → hidden → d MLP, a bias, a d×d linear layer, or nil
+    /// Zhang et al. Fig 3: h⁻¹, the predictor's shape, on the stop-gradient branch (inverse-predictor target only).
+    public let inversePredictor: MLPHead?
     /// SimSiam Table 1 baseline: the predictor's lr decays like the encoder's (§4.2 keeps it fixed).
     public let predictorLRDecayed: Bool
 
@@ -113,10 +123,16 @@ public final class SimSiam: SSLMethod {
         let d = config.projectorDim
         projector = MLPHead(dims: [backbone.featureDim, d, d, d], hiddenBN: config.hiddenBN, outputBN: config.projectorOutputBN,
                             outputAffine: config.projectorOutputAffine, rng: &rng)
-        predictor = config.predictorHidden.map {
-            MLPHead(dims: [d, $0, d], hiddenBN: config.hiddenBN, outputBN: config.predictorOutputBN, rng: &rng)
+        predictor = config.predictorHidden.map { hidden -> HeadLayer in
+            switch config.predictorKind {
+            case .mlp: return MLPHead(dims: [d, hidden, d], hiddenBN: config.hiddenBN, outputBN: config.predictorOutputBN, rng: &rng)
+            case .bias: return NormalizedBias(d)
+            case .linear: return NormalizedLinear(d, rng: &rng)
+            }
         }
         if config.predictorFixedRandom { predictor?.parameters.forEach { $0.setRequiresGrad(false) } }
+        inversePredictor = config.target == .inversePredictor
+            ? config.predictorHidden.map { MLPHead(dims: [d, $0, d], hiddenBN: config.hiddenBN, rng: &rng) } : nil
     }
 
     public var viewCount: Int { config.symmetry.viewCount }
@@ -136,8 +152,10 @@ public final class SimSiam: SSLMethod {
     /// z as the other view's target: behind the stop-gradient unless the configuration removes it (Fig 2).
     func target(_ z: Tensor) -> Tensor { config.stopGradient ? stopGradient(z) : z }
 
-    /// L = ½·D(p1, z2) + ½·D(p2, z1) (Algorithm 1; §4.6 variants below), D as `similarity`.
+    /// L = ½·D(p1, z2) + ½·D(p2, z1) (Algorithm 1; §4.6 variants below), D as `similarity`;
+    /// Zhang et al.'s targets in `targetLoss`.
     public func loss(_ views: [Tensor]) throws -> MethodLoss {
+        if config.target != .z { return try targetLoss(views[0], views[1]) }
         switch config.symmetry {
         case .symmetric:
             let o = try forward(views[0], views[1])
@@ -183,18 +201,23 @@ public final class SimSiam: SSLMethod {
         backbone.namedParameters.map { ("backbone.\($0.0)", $0.1) }
             + projector.namedParameters.map { ("projector.\($0.0)", $0.1) }
             + (predictor?.namedParameters.map { ("predictor.\($0.0)", $0.1) } ?? [])
+            + (inversePredictor?.namedParameters.map { ("inverse_predictor.\($0.0)", $0.1) } ?? [])
     }
     public var namedBuffers: [(String, Tensor)] {
         backbone.namedBuffers.map { ("backbone.\($0.0)", $0.1) }
             + projector.namedBuffers.map { ("projector.\($0.0)", $0.1) }
             + (predictor?.namedBuffers.map { ("predictor.\($0.0)", $0.1) } ?? [])
+            + (inversePredictor?.namedBuffers.map { ("inverse_predictor.\($0.0)", $0.1) } ?? [])
     }
     public var encoderParameters: [Tensor] { backbone.parameters + projector.parameters }
-    /// The predictor's trainable parameters (none when it is removed or fixed at random init).
-    public var predictorParameters: [Tensor] { config.predictorFixedRandom ? [] : predictor?.parameters ?? [] }
+    /// The predictor's trainable parameters (none when it is removed or fixed at random init),
+    /// and h⁻¹'s, which shares its constant lr.
+    public var predictorParameters: [Tensor] {
+        (config.predictorFixedRandom ? [] : predictor?.parameters ?? []) + (inversePredictor?.parameters ?? [])
+    }
 
     public func setTraining(_ on: Bool) {
-        backbone.setTraining(on); projector.setTraining(on); predictor?.setTraining(on)
+        backbone.setTraining(on); projector.setTraining(on); predictor?.setTraining(on); inversePredictor?.setTraining(on)
     }
 
     // MARK: Experiment-file keys
@@ -227,17 +250,26 @@ public final class SimSiam: SSLMethod {
             guard case let .string(s) = v, let x = SimSiamConfig.Symmetry(rawValue: s) else { return false }
             c.model.symmetry = x; return true
         },
-        ConfigKey(name: "model.predictor", expected: "one of mlp, none, fixed-random",
-                  help: "the predictor h: trained MLP, removed (SimSiam Table 1a), or kept at its random init (Table 1b)",
-                  methods: ["simsiam"],
-                  read: { .string($0.model.predictorHidden == nil ? "none" : $0.model.predictorFixedRandom ? "fixed-random" : "mlp") }) { c, v in
-            switch v {
-            case .string("mlp"): c.model.predictorHidden = c.model.predictorHidden ?? c.model.projectorDim / 4; c.model.predictorFixedRandom = false
-            case .string("none"): c.model.predictorHidden = nil; c.model.predictorFixedRandom = false
-            case .string("fixed-random"): c.model.predictorHidden = c.model.predictorHidden ?? c.model.projectorDim / 4; c.model.predictorFixedRandom = true
+        ConfigKey(name: "model.predictor", expected: "one of mlp, none, fixed-random, bias, linear",
+                  help: "the predictor h: trained MLP, removed (SimSiam Table 1a), kept at its random init (Table 1b), or Zhang et al.'s single bias (Z + b) or single d×d linear layer on Z",
+                  methods: ["simsiam"], read: { .string(SimSiam.predictorName($0.model)) }) { c, v in
+            guard case let .string(name) = v else { return false }
+            let hidden = c.model.predictorHidden ?? c.model.projectorDim / 4
+            switch name {
+            case "mlp": c.model.predictorHidden = hidden; c.model.predictorFixedRandom = false; c.model.predictorKind = .mlp
+            case "none": c.model.predictorHidden = nil; c.model.predictorFixedRandom = false; c.model.predictorKind = .mlp
+            case "fixed-random": c.model.predictorHidden = hidden; c.model.predictorFixedRandom = true; c.model.predictorKind = .mlp
+            case "bias": c.model.predictorHidden = hidden; c.model.predictorFixedRandom = false; c.model.predictorKind = .bias
+            case "linear": c.model.predictorHidden = hidden; c.model.predictorFixedRandom = false; c.model.predictorKind = .linear
             default: return false
             }
             return true
+        },
+        ConfigKey(name: "loss.target", expected: "one of \(SimSiamConfig.Target.allCases.map(\.rawValue).joined(separator: ", "))",
+                  help: "what the stop-gradient branch gives the other view (Zhang et al. 2022; `z` is SimSiam)",
+                  methods: ["simsiam"], read: { .string($0.model.target.rawValue) }) { c, v in
+            guard case let .string(s) = v, let t = SimSiamConfig.Target(rawValue: s) else { return false }
+            c.model.target = t; return true
         },
         ConfigKey(name: "loss.stop_gradient", expected: "a boolean", help: "stop-gradient on the target branch (SimSiam Fig 2)",
                   methods: ["simsiam"], read: { .bool($0.model.stopGradient) }) { c, v in
@@ -254,6 +286,13 @@ public final class SimSiam: SSLMethod {
             return true
         },
     ]
+
+    /// The `model.predictor` value of a configuration.
+    static func predictorName(_ m: SimSiamConfig) -> String {
+        if m.predictorHidden == nil { return "none" }
+        if m.predictorFixedRandom { return "fixed-random" }
+        return m.predictorKind.rawValue
+    }
 
     public static let descriptor = MethodDescriptor(
         name: "simsiam", summary: "SimSiam (Chen & He 2021): predictor + stop-gradient, negative cosine", keys: keys) { config, channels, seed in

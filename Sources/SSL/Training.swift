@@ -31,6 +31,16 @@ public struct EpochRecord: Sendable, Codable {
     public var test: CollapseDiagnostics?
     /// z_std·√d of the last training batch's z1, in training mode (what SimSiam's Fig 2 plots).
     public var trainZStd: Double?
+    /// m_o and m_r of the training batch's z1 every `Trainer.stepDiagnosticsEvery` steps (Zhang et
+    /// al.'s curves are per step); nil in records of older runs.
+    public var steps: [StepDiagnostics]?
+}
+
+/// The collapse indicators of one training batch, after update `step` (1-based, counted over the run).
+public struct StepDiagnostics: Sendable, Codable, Equatable {
+    public var step: Int
+    public var mO: Double
+    public var mR: Double
 }
 
 public enum RunStatus: String, Sendable, Codable {
@@ -55,7 +65,10 @@ public final class Trainer {
     let train: ImageSet
     let augmentation: Augmentation
     var lastTrainZStd: Double?
+    var lastSteps: [StepDiagnostics] = []
     var lastAugmentSeconds: Double?, lastAugmentWait: Double?
+    /// How often the training batch's m_o and m_r are recorded.
+    public static let stepDiagnosticsEvery = 10
 
     public init(config: TrainingConfig, seed: UInt64, train: ImageSet, augmentation: Augmentation) throws {
         guard config.batch >= 2, config.batch <= train.count else {
@@ -79,6 +92,7 @@ public final class Trainer {
     /// One epoch; returns the mean loss, or nil if the run diverged.
     public func runEpoch(_ epoch: Int, progress: (TrainingProgress) -> Void) throws -> Float? {
         lastTrainZStd = nil
+        lastSteps = []
         model.setTraining(true)
         var order = RNG(seed: seed ^ 0x5EED_0000 &+ UInt64(epoch))
         let perm = order.permutation(train.count)
@@ -97,7 +111,12 @@ public final class Trainer {
             let views = prefetch.take()
             if step + 1 < steps { prefetch.request(step + 1) }
             let out = try trainingStep(model, optimizer, views: views, totalSteps: totalSteps)
-            if step == steps - 1, let z = out.projections.first { lastTrainZStd = try CollapseDiagnostics(z, covariance: false).zStd }
+            let done = epoch * steps + step + 1
+            if step == steps - 1 || done % Trainer.stepDiagnosticsEvery == 0, let z = out.projections.first {
+                let d = try CollapseDiagnostics(z, covariance: false)
+                if step == steps - 1 { lastTrainZStd = d.zStd }
+                if done % Trainer.stepDiagnosticsEvery == 0 { lastSteps.append(StepDiagnostics(step: done, mO: d.mO, mR: d.mR)) }
+            }
             guard out.loss.isFinite else { return nil }
             total += Double(out.loss)
             let elapsed = Date().timeIntervalSince(start)
@@ -129,6 +148,7 @@ public final class Trainer {
             }
             var record = EpochRecord(epoch: epoch + 1, meanLoss: loss, seconds: Date().timeIntervalSince(t0))
             record.trainZStd = lastTrainZStd
+            record.steps = lastSteps
             record.augmentSeconds = lastAugmentSeconds
             record.augmentWaitSeconds = lastAugmentWait
             if let monitor {

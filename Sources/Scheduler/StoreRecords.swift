@@ -34,8 +34,10 @@ public func identityJSON(config: TrainingConfig, seed: UInt64, protocolVersion: 
 extension Store {
     /// Stores the metrics of one epoch at step = `record.epoch` (`EpochRecord.metricValues`:
     /// absent values are not stored; NaN/Inf are, as their kind) and refreshes the heartbeat.
+    /// The per-step diagnostics go under `step.<key>` at the global step.
     public func recordEpoch(_ lease: RunLease, _ record: EpochRecord) throws {
-        try recordMetrics(lease, record.metricValues.map { MetricPoint(key: $0.key, step: record.epoch, value: $0.value) })
+        try recordMetrics(lease, record.metricValues.map { MetricPoint(key: $0.key, step: record.epoch, value: $0.value) }
+            + record.stepMetricValues.map { MetricPoint.perStep($0.key, step: $0.step, $0.value) })
     }
 
     /// Ends a held run: `finished` with the verdict of `final`, or `diverged` (verdict `diverged`

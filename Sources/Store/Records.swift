@@ -165,6 +165,13 @@ extension MetricPoint {
 
     /// True for a `final.` key.
     public var isFinal: Bool { key.hasPrefix(MetricPoint.finalPrefix) }
+
+    /// Per-step points are stored under `step.<key>` at the step (1-based update count).
+    public static let stepPrefix = "step."
+    public static func perStep(_ key: String, step: Int, _ value: Double) -> MetricPoint {
+        MetricPoint(key: stepPrefix + key, step: step, value: value)
+    }
+    public var isPerStep: Bool { key.hasPrefix(MetricPoint.stepPrefix) }
 }
 
 /// The final metrics of a run as stored (`final.*` keys, by key without the prefix): each may be

@@ -160,14 +160,15 @@ public final class Store {
     }
 
     /// Starts a held run over from its checkpoint's `epochs` (0 without one): deletes its
-    /// per-epoch points after that epoch and every `final.` point, so that what an earlier attempt
-    /// recorded beyond the checkpoint is not mixed with the new attempt. Refreshes the heartbeat.
+    /// per-epoch points after that epoch, every `final.` point and every `step.` point (the worker
+    /// sends the checkpoint's epochs again, per-step points included), so that what an earlier
+    /// attempt recorded beyond the checkpoint is not mixed with the new attempt. Refreshes the heartbeat.
     public func resumeRun(_ lease: RunLease, keepingEpochs epochs: Int) throws {
         try db.write {
             try touch(lease)
-            try db.execute("DELETE FROM metric WHERE run_id = ? AND (step > ? OR substr(key, 1, ?) = ?)",
+            try db.execute("DELETE FROM metric WHERE run_id = ? AND (step > ? OR substr(key, 1, ?) = ? OR substr(key, 1, ?) = ?)",
                            [.text(lease.runId), .int(Int64(max(0, epochs))), .int(Int64(MetricPoint.finalPrefix.count)),
-                            .text(MetricPoint.finalPrefix)])
+                            .text(MetricPoint.finalPrefix), .int(Int64(MetricPoint.stepPrefix.count)), .text(MetricPoint.stepPrefix)])
         }
     }
 

@@ -114,6 +114,6 @@ final class VariantTests: XCTestCase {
     func testOutputDimensionAndPredictorHidden() throws {
         let m = try model([("model.projector_dim", .int(32)), ("model.predictor_hidden", .int(8))])
         XCTAssertEqual(m.projector.fcs.map(\.weight.shape), [[32, 32], [32, 32], [32, 32]])
-        XCTAssertEqual(m.predictor?.fcs.map(\.weight.shape), [[8, 32], [32, 8]])
+        XCTAssertEqual((m.predictor as? MLPHead)?.fcs.map(\.weight.shape), [[8, 32], [32, 8]])
     }
 }
