@@ -123,9 +123,18 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
     case within(points: Double, of: String)
     case below(String)
     case above(String)
+    /// A curve claim: the metric's stored curve (per step where stored, else per epoch) ends higher
+    /// than it starts.
+    case rises(metric: String)
+    /// The curve ends lower than it starts; from epoch `afterEpoch` on when given.
+    case falls(metric: String, afterEpoch: Int?)
 
     /// The forms an experiment file may write.
-    public static let forms = ["collapses", "does-not-collapse", "diverges", "within <pts> of <row>", "below <row>", "above <row>"]
+    public static let forms = ["collapses", "does-not-collapse", "diverges", "within <pts> of <row>", "below <row>", "above <row>",
+                               "<metric> rises", "<metric> falls", "<metric> falls after epoch <k>"]
+
+    /// Metrics a curve claim may name: those stored every epoch (or step).
+    public static let curveMetrics = Metric.all.filter(\.perEpoch).map(\.key)
 
     /// Parses `collapses`, `does-not-collapse`, `diverges`, `within 1.5 of baseline` (also
     /// `within 1.5 pts of …`), `below no predictor`, `above <row>`; row names may contain spaces.
@@ -137,6 +146,17 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
         case "does-not-collapse": self = .doesNotCollapse; return
         case "diverges": self = .diverges; return
         default: break
+        }
+        let words = t.split(separator: " ").map(String.init)
+        if words.count >= 2, Claim.curveMetrics.contains(words[0]) {
+            switch Array(words.dropFirst()) {
+            case ["rises"]: self = .rises(metric: words[0]); return
+            case ["falls"]: self = .falls(metric: words[0], afterEpoch: nil); return
+            case let w where w.count == 4 && w[0...2] == ["falls", "after", "epoch"]:
+                guard let k = Int(w[3]), k >= 1 else { return nil }
+                self = .falls(metric: words[0], afterEpoch: k); return
+            default: return nil
+            }
         }
         if let row = t.remainder(after: "below") { self = .below(row); return }
         if let row = t.remainder(after: "above") { self = .above(row); return }
@@ -152,10 +172,18 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
         self = .within(points: points, of: row)
     }
 
+    /// `rises` / `falls`: decided from stored curves, not from final metrics.
+    public var isCurveClaim: Bool {
+        switch self {
+        case .rises, .falls: return true
+        default: return false
+        }
+    }
+
     /// The row a comparative claim refers to.
     public var targetRow: String? {
         switch self {
-        case .collapses, .doesNotCollapse, .diverges: return nil
+        case .collapses, .doesNotCollapse, .diverges, .rises, .falls: return nil
         case let .within(_, row), let .below(row), let .above(row): return row
         }
     }
@@ -168,6 +196,8 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
         case let .within(points, row): return "within \(formatNumber(points)) of \(row)"
         case let .below(row): return "below \(row)"
         case let .above(row): return "above \(row)"
+        case let .rises(metric): return "\(metric) rises"
+        case let .falls(metric, after): return "\(metric) falls" + (after.map { " after epoch \($0)" } ?? "")
         }
     }
 
@@ -181,6 +211,7 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
         case let .within(points, row): return "within \(formatNumber(points)) \(points == 1 ? "pt" : "pts") of \(row)"
         case let .below(row): return "below \(row)"
         case let .above(row): return "above \(row)"
+        case .rises, .falls: return description
         }
     }
 }

@@ -130,7 +130,55 @@ public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]
             if case .below = claim { return d < 0 ? .holds : .fails }
             return d > 0 ? .holds : .fails
         }
+    case .rises, .falls:
+        return .inconclusive("a curve claim needs the runs' curves (`evaluateCurveClaim`)")
     }
+}
+
+/// What a curve claim was decided on: the curve's start and end (means over seeds).
+public struct CurveEvidence: Sendable, Equatable {
+    public var metric: String
+    public var start: Double
+    public var end: Double
+    /// "m_o 0.41 → 0.97".
+    public var text: String {
+        let m = Metric.named(metric)
+        return "\(metric) \(m?.format(start) ?? formatFixed(start, 3)) → \(m?.format(end) ?? formatFixed(end, 3))"
+    }
+}
+
+/// Decides `rises` / `falls` / `falls after epoch k` from each seed's stored curve: the per-step
+/// points (`step.<metric>`) where a run has them, else the per-epoch points (`falls after epoch k`
+/// always reads the per-epoch curve from epoch k on). Start and end are the means of the first and
+/// last tenth of the curve (at least one point each); a seed's curve rises if end − start exceeds
+/// 5 % of max(|start|, |end|) (and falls if it is below minus that), else it is flat. The claim
+/// holds if every seed goes the claimed way, fails if none does, and is inconclusive for a mix
+/// ("2 of 3 seeds") or without curves.
+public func evaluateCurveClaim(_ claim: Claim, runs: [[MetricPoint]]) -> (ClaimOutcome, CurveEvidence?) {
+    let metric: String, after: Int?, up: Bool
+    switch claim {
+    case let .rises(m): (metric, after, up) = (m, nil, true)
+    case let .falls(m, k): (metric, after, up) = (m, k, false)
+    default: return (.inconclusive("not a curve claim"), nil)
+    }
+    var starts: [Double] = [], ends: [Double] = [], agree = 0
+    for points in runs {
+        let perStep = after == nil ? points.filter { $0.key == MetricPoint.stepPrefix + metric } : []
+        let curve = (perStep.isEmpty ? points.filter { $0.key == metric && $0.step >= (after ?? 0) } : perStep)
+            .sorted { $0.step < $1.step }.map(\.value).filter(\.isFinite)
+        guard curve.count >= 2 else { continue }
+        let k = max(1, curve.count / 10)
+        let start = curve.prefix(k).reduce(0, +) / Double(k), end = curve.suffix(k).reduce(0, +) / Double(k)
+        let tolerance = 0.05 * max(abs(start), abs(end))
+        starts.append(start); ends.append(end)
+        if up ? end - start > tolerance : start - end > tolerance { agree += 1 }
+    }
+    guard !starts.isEmpty else { return (.inconclusive("no curve of \(metric)"), nil) }
+    let evidence = CurveEvidence(metric: metric, start: starts.reduce(0, +) / Double(starts.count),
+                                 end: ends.reduce(0, +) / Double(ends.count))
+    if agree == starts.count { return (.holds, evidence) }
+    if agree == 0 { return (.fails, evidence) }
+    return (.inconclusive("\(agree) of \(starts.count) seeds"), evidence)
 }
 
 private enum Comparison {

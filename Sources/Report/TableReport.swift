@@ -24,6 +24,8 @@ public struct TableReport: Sendable {
     public let selected: [String: [RunData]]
     public let rows: [RowStats]
     public let outcomes: [ClaimOutcome?]
+    /// For curve claims, the start and end the outcome was decided on (nil for other rows).
+    public let evidence: [CurveEvidence?]
     public let baselines: [StoredBaselines]
 
     /// Loads the table's runs, their metrics and the protocol's baselines from the store.
@@ -63,7 +65,21 @@ public struct TableReport: Sendable {
                      runs: (selected[row.name] ?? []).map { ($0.record, $0.final) })
         }
         rows = stats
-        outcomes = zip(table.rows, stats).map { row, stat in row.claim.map { evaluateClaim($0, stat, stats) } }
+        var outcomes: [ClaimOutcome?] = [], evidence: [CurveEvidence?] = []
+        for (row, stat) in zip(table.rows, stats) {
+            switch row.claim {
+            case let claim? where claim.isCurveClaim:
+                let (outcome, seen) = evaluateCurveClaim(claim, runs: (selected[row.name] ?? [])
+                    .filter { $0.record.status.isDone }.map(\.metrics))
+                outcomes.append(outcome); evidence.append(seen)
+            case let claim?:
+                outcomes.append(evaluateClaim(claim, stat, stats)); evidence.append(nil)
+            case nil:
+                outcomes.append(nil); evidence.append(nil)
+            }
+        }
+        self.outcomes = outcomes
+        self.evidence = evidence
         self.baselines = baselines.filter { table.seeds.contains($0.seed) }.sorted { $0.seed < $1.seed }
     }
 
@@ -87,7 +103,8 @@ public struct TableReport: Sendable {
                 return metric == Metric.main ? "\(cell) (\(s[metric]?.n ?? 0) of \(planned) seeds)" : cell
             }
             let cells = [row.name, row.paperValue] + values
-                + [verdictCell(s.verdicts), row.claim?.text ?? "—", outcomes[i]?.text ?? "—"]
+                + [verdictCell(s.verdicts), (row.claim?.text ?? "—") + (evidence[i].map { " (\($0.text))" } ?? ""),
+                   outcomes[i]?.text ?? "—"]
             lines.append("| " + cells.map(escapeCell).joined(separator: " | ") + " |")
         }
         lines.append("")

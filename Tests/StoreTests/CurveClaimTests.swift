@@ -1,0 +1,47 @@
+import Foundation
+import Registry
+import Report
+import Store
+import XCTest
+
+/// Curve claims (`m_o rises`, `m_r falls`, `cov_offdiag falls after epoch 2`) on hand-made curves.
+final class CurveClaimTests: XCTestCase {
+    func perStep(_ key: String, _ values: [Double]) -> [MetricPoint] {
+        values.enumerated().map { MetricPoint.perStep(key, step: 10 * ($0.offset + 1), $0.element) }
+    }
+    func perEpoch(_ key: String, _ values: [Double]) -> [MetricPoint] {
+        values.enumerated().map { MetricPoint(key: key, step: $0.offset + 1, value: $0.element) }
+    }
+
+    func testParsing() {
+        XCTAssertEqual(Claim(parsing: "m_o rises"), .rises(metric: "m_o"))
+        XCTAssertEqual(Claim(parsing: "m_r falls"), .falls(metric: "m_r", afterEpoch: nil))
+        XCTAssertEqual(Claim(parsing: "z_std falls after epoch 2"), .falls(metric: "z_std", afterEpoch: 2))
+        XCTAssertNil(Claim(parsing: "knn rises"), "knn is measured at the end only: no curve")
+        XCTAssertNil(Claim(parsing: "m_o falls after epoch 0"))
+        XCTAssertNil(Claim(parsing: "m_o wobbles"))
+        XCTAssertEqual(Claim(parsing: "m_o falls after epoch 3")?.description, "m_o falls after epoch 3")
+    }
+
+    func testRisesAndFallsFromPerStepCurvesWithTheNumbersDecidedOn() {
+        let up = perStep("m_o", (0..<20).map { 0.4 + 0.03 * Double($0) }) + perEpoch("m_o", [0.9, 0.1])
+        let (holds, evidence) = evaluateCurveClaim(.rises(metric: "m_o"), runs: [up, up])
+        XCTAssertEqual(holds, .holds, "per-step points win over per-epoch ones")
+        XCTAssertEqual(evidence?.text, "m_o 0.415 → 0.955")
+        XCTAssertEqual(evaluateCurveClaim(.falls(metric: "m_o", afterEpoch: nil), runs: [up]).0, .fails)
+        let flat = perStep("m_o", Array(repeating: 0.5, count: 20))
+        XCTAssertEqual(evaluateCurveClaim(.rises(metric: "m_o"), runs: [flat]).0, .fails, "flat is not rising")
+        XCTAssertEqual(evaluateCurveClaim(.rises(metric: "m_o"), runs: [up, flat]).0, .inconclusive("1 of 2 seeds"))
+        XCTAssertEqual(evaluateCurveClaim(.rises(metric: "m_r"), runs: [up]).0, .inconclusive("no curve of m_r"))
+    }
+
+    func testFallsAfterEpochReadsThePerEpochCurveFromThatEpoch() {
+        // Rises over the first two epochs, then falls: "falls" over the whole curve fails, from epoch 2 on it holds.
+        let cov = perEpoch("cov_offdiag", [0.001, 0.02, 0.018, 0.012, 0.008, 0.006])
+        XCTAssertEqual(evaluateCurveClaim(.falls(metric: "cov_offdiag", afterEpoch: nil), runs: [cov]).0, .fails)
+        let (outcome, evidence) = evaluateCurveClaim(.falls(metric: "cov_offdiag", afterEpoch: 2), runs: [cov])
+        XCTAssertEqual(outcome, .holds)
+        XCTAssertEqual(evidence?.start, 0.02)
+        XCTAssertEqual(evidence?.end, 0.006)
+    }
+}
