@@ -190,9 +190,9 @@ extension CLITests {
         XCTAssertTrue(text.contains("note: simsiam-table2 `batch 4096`: batch 4096 is larger than `smoke`'s 2048 training images"), text)
         let states = try query(db, "SELECT DISTINCT status FROM run").flatMap { $0 }
         XCTAssertTrue(Set(states).isSubset(of: ["finished", "diverged"]), "\(states)")
-        let experiments = CLITests.root.appendingPathComponent("experiments/simsiam")
-        let files = try FileManager.default.contentsOfDirectory(atPath: experiments.path).filter { $0.hasSuffix(".yaml") }
-        XCTAssertGreaterThanOrEqual(files.count, 7)
+        let experiments = CLITests.root.appendingPathComponent("experiments")
+        let files = try XCTUnwrap(FileManager.default.subpaths(atPath: experiments.path)).filter { $0.hasSuffix(".yaml") }
+        XCTAssertGreaterThanOrEqual(files.count, 13)
         let listed = try query(db, "SELECT table_id, count(*) FROM run_row GROUP BY table_id")
         for row in listed {
             let markdown = try String(contentsOf: tmp.appendingPathComponent("\(row[0]).md"), encoding: .utf8)

@@ -98,7 +98,7 @@ final class ExperimentFileTests: XCTestCase {
             "bad.yaml:15:27: error: `loss.stop_gradient: maybe` has the wrong type; expected a boolean; "
                 + "replace `maybe` with a boolean",
         ])
-        let choice = try diagnostics(replacing: [15: "      model.predictor: linear"])
+        let choice = try diagnostics(replacing: [15: "      model.predictor: quadratic"])
         XCTAssertEqual(choice.first?.location.description, "bad.yaml:15:24")
         XCTAssertEqual(choice.first?.expected, ConfigKey.byName["model.predictor"]?.expected)
         let quoted = try diagnostics(replacing: [15: "      optim.epochs: \"20\""])
@@ -161,8 +161,11 @@ final class ExperimentFileTests: XCTestCase {
         let found = try diagnostics(replacing: [18: "    claim: collapse"])
         XCTAssertEqual(found.map(\.description), [
             "bad.yaml:18:12: error: unknown claim `collapse`; expected one of `collapses`, `does-not-collapse`, "
-                + "`diverges`, `within <pts> of <row>`, `below <row>`, `above <row>`; did you mean `collapses`?",
+                + "`diverges`, `within <pts> of <row>`, `below <row>`, `above <row>`, `<metric> rises`, `<metric> falls`, "
+                + "`<metric> falls after epoch <k>`; did you mean `collapses`?",
         ])
+        let curve = try diagnostics(replacing: [18: "    claim: knn rises"])
+        XCTAssertEqual(curve.first?.location.description, "bad.yaml:18:12", "kNN has no per-epoch curve")
         let within = try diagnostics(replacing: [18: "    claim: within 1 baseline"])
         XCTAssertEqual(within.first?.location.description, "bad.yaml:18:12")
         XCTAssertEqual(within.first?.fix, "write it as `within <pts> of <row>` with a positive number, e.g. `within 1 of baseline`")

@@ -10,13 +10,17 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 final class RegistryTests: XCTestCase {
     func testTheRealExperimentFilesParseAndResolve() throws {
         let registry = try Registry(directory: packageRoot + "/experiments")
-        XCTAssertEqual(registry.ids, ["simsiam-fig2", "simsiam-output-dim", "simsiam-similarity", "simsiam-symmetry",
-                                      "simsiam-table1", "simsiam-table2", "simsiam-table3"])
-        // Every row of every table resolves, and a table's baseline row is the protocol as it is.
+        XCTAssertEqual(registry.ids.filter { $0.hasPrefix("simsiam-") },
+                       ["simsiam-fig2", "simsiam-output-dim", "simsiam-similarity", "simsiam-symmetry",
+                        "simsiam-table1", "simsiam-table2", "simsiam-table3"])
+        XCTAssertEqual(registry.ids.filter { $0.hasPrefix("zhang2022-") },
+                       ["zhang2022-fig3", "zhang2022-fig4", "zhang2022-simplified-predictor", "zhang2022-table2",
+                        "zhang2022-table3", "zhang2022-table4"])
+        // Every row of every table resolves; every SimSiam table has the protocol as it is as a row.
         let mini = try TrainingConfig.named("mini")
         for table in registry.tables {
             let configs = try table.rows.map { try table.resolvedConfig(for: $0) }
-            XCTAssertTrue(configs.contains(mini), "\(table.id) has a row with the protocol unchanged")
+            if table.id.hasPrefix("simsiam-") { XCTAssertTrue(configs.contains(mini), "\(table.id) has a row with the protocol unchanged") }
         }
 
         let fig2 = try registry.table(id: "simsiam-fig2")
@@ -51,8 +55,8 @@ final class RegistryTests: XCTestCase {
     func testUnknownTableAndRowListWhatExistsAndTheClosest() throws {
         let registry = try Registry(directory: packageRoot + "/experiments")
         XCTAssertThrowsError(try registry.table(id: "simsiam-fig3")) { error in
-            XCTAssertEqual("\(error)", "error: unknown table `simsiam-fig3`; known tables: simsiam-fig2, simsiam-output-dim, "
-                + "simsiam-similarity, simsiam-symmetry, simsiam-table1, simsiam-table2, simsiam-table3; did you mean `simsiam-fig2`?")
+            XCTAssertTrue("\(error)".hasPrefix("error: unknown table `simsiam-fig3`; known tables: simsiam-fig2, simsiam-output-dim, "), "\(error)")
+            XCTAssertTrue("\(error)".hasSuffix("; did you mean `simsiam-fig2`?"), "\(error)")
         }
         let table1 = try registry.table(id: "simsiam-table1")
         XCTAssertThrowsError(try table1.row(named: "no predicter")) { error in
