@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["ablate", "CSQLite"], exclude: ["Golden"], swiftSettings: optimized),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "SSL"], swiftSettings: optimized),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"], swiftSettings: optimized),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "Report", "Registry", "SSL", "Scheduler"], swiftSettings: optimized),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Report", "Registry", "SSL", "Scheduler"], exclude: ["Golden"], swiftSettings: optimized),
         .testTarget(name: "NNTests", dependencies: ["NN", "SSL", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: optimized),
     ],
     swiftLanguageModes: [.v5]

@@ -29,8 +29,9 @@ struct Ablate: ParsableCommand {
           ablate list                         # tables, rows, paper values, runs done
           ablate run simsiam-fig2             # stop-gradient ablation on Fashion-MNIST (mini)
           ablate report simsiam-fig2          # markdown → results/simsiam-fig2.md
+          ablate plot simsiam-fig2            # curves → results/figures/*.svg
           ablate train --protocol smoke       # one run, no database
         """,
-        subcommands: [Run.self, ReportCommand.self, List.self, Compare.self, Export.self, Train.self, Bench.self,
+        subcommands: [Run.self, ReportCommand.self, Plot.self, List.self, Compare.self, Export.self, Train.self, Bench.self,
                       WorkerCommand.self])
 }

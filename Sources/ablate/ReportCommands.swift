@@ -45,12 +45,17 @@ struct ReportCommand: ParsableCommand {
 
 /// The markdown of one table from the store (with the same protocol / epochs choices as `run`).
 func renderTable(_ t: ExperimentTable, store: Store, seeds: Int?, protocolName: String?, epochs: Int? = nil) throws -> String {
+    try tableReport(t, store: store, seeds: seeds, protocolName: protocolName, epochs: epochs).markdown()
+}
+
+/// The report of one table from the store (with the same protocol / epochs choices as `run`).
+func tableReport(_ t: ExperimentTable, store: Store, seeds: Int?, protocolName: String?, epochs: Int? = nil) throws -> TableReport {
     var config = try t.resolvedConfig(for: t.rows[0])
     if let protocolName { config = try TrainingConfig.named(protocolName).applying(t.rows[0].overrides) }
     if let epochs { config.epochs = epochs }
     var description = TableDescription(t, epochs: config.epochs, seeds: (0..<UInt64(max(1, seeds ?? t.seeds))).map { $0 })
     description.protocolName = config.protocolName
-    return try TableReport(table: description, store: store).markdown()
+    return try TableReport(table: description, store: store)
 }
 
 struct List: ParsableCommand {
