@@ -33,11 +33,13 @@ bench: build
 	$(BIN) bench --output results/bench.md
 
 # The default table: SimSiam Fig 2 (stop-gradient) on `mini`, one seed, trained afresh into its
-# own database (the committed results/ablate.sqlite would otherwise be reused); prints the markdown.
+# own database (the committed results/ablate.sqlite would otherwise be reused); prints the markdown
+# and writes the curves of Fig 2 (loss, z_std·√d, kNN per epoch) as SVG, printing their paths.
 REPRODUCE_DIR ?= results/reproduce
 reproduce: build
 	$(BIN) run simsiam-fig2 --seeds 1 --db $(REPRODUCE_DIR)/ablate.sqlite --output $(REPRODUCE_DIR) \
 	  --checkpoints $(REPRODUCE_DIR)/checkpoints
+	$(BIN) plot simsiam-fig2 --seeds 1 --db $(REPRODUCE_DIR)/ablate.sqlite --output $(REPRODUCE_DIR)/figures
 
 clean:
 	rm -rf .build
