@@ -53,7 +53,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport", swiftSettings: optimized),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "NN", "TestSupport"], swiftSettings: optimized),
         .testTarget(name: "DataTests", dependencies: ["Data", "CZlib"], swiftSettings: optimized),
-        .testTarget(name: "SSLTests", dependencies: ["SSL"], swiftSettings: optimized),
+        .testTarget(name: "SSLTests", dependencies: ["SSL", "Data"], swiftSettings: optimized),
         .testTarget(name: "CLITests", dependencies: ["ablate", "CSQLite"], exclude: ["Golden"], swiftSettings: optimized),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "SSL"], swiftSettings: optimized),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"], swiftSettings: optimized),

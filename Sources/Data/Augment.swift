@@ -88,9 +88,9 @@ public struct Augmentation: Sendable, Equatable {
         for i in 0..<n { dst[i] = (dst[i] - mean) * inv }
     }
 
-    /// `count` augmented views of the images `indices` of `set`, each a [B, 1, s, s] tensor.
+    /// Views `first ..< first + count` of the images `indices` of `set`, each a [B, 1, s, s] tensor.
     /// Parallel over images; image k of epoch e uses the generator (seed, e, indices[k], view).
-    public func views(of set: ImageSet, indices: [Int], epoch: Int, seed: UInt64, count: Int = 2) -> [Tensor] {
+    public func views(of set: ImageSet, indices: [Int], epoch: Int, seed: UInt64, first: Int = 0, count: Int = 2) -> [Tensor] {
         let b = indices.count, n = outputSize * outputSize
         let storages = (0..<count).map { _ in Storage(uninitializedCount: b * n) }
         let destinations = storages.map { UncheckedBox($0.pointer) }
@@ -100,8 +100,8 @@ public struct Augmentation: Sendable, Equatable {
             parallelFor(b, cost: 2 * count * n) { range in
                 for k in range {
                     let src = base.value + indices[k] * set.imageSize
-                    for (view, dst) in destinations.enumerated() {
-                        var rng = RNG(seed: Augmentation.seed(seed, epoch: epoch, image: indices[k], view: view))
+                    for (offset, dst) in destinations.enumerated() {
+                        var rng = RNG(seed: Augmentation.seed(seed, epoch: epoch, image: indices[k], view: first + offset))
                         apply(src, height: set.height, width: set.width, to: dst.value + k * n, rng: &rng)
                     }
                 }

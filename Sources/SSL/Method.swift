@@ -14,6 +14,9 @@ public protocol SSLMethod: AnyObject {
     /// The loss of one batch, given `viewCount` views [N, C, H, W], and the projections z of each
     /// view (the diagnostics read the first).
     func loss(_ views: [Tensor]) throws -> MethodLoss
+    /// The same with the batch's context (which images, more views of them); methods that keep
+    /// per-image state implement it, the others get `loss(views)`.
+    func loss(_ views: [Tensor], context: BatchContext) throws -> MethodLoss
     /// The optimiser's parameter groups; `schedule` is the protocol's encoder schedule.
     func parameterGroups(schedule: LRSchedule, weightDecay: Float) -> [ParamGroup]
     /// Runs after each optimiser update (a momentum encoder, a queue, prototypes); `step` is the
@@ -25,10 +28,14 @@ public protocol SSLMethod: AnyObject {
     var namedBuffers: [(String, Tensor)] { get }
     /// Training mode (batch statistics in BN) or evaluation mode.
     func setTraining(_ on: Bool)
+    /// Seconds spent so far in forward passes made only to compute targets (targets kept as state).
+    var targetSeconds: Double { get }
 }
 
 extension SSLMethod {
     public func afterUpdate(step: Int, totalSteps: Int) {}
+    public var targetSeconds: Double { 0 }
+    public func loss(_ views: [Tensor], context: BatchContext) throws -> MethodLoss { try loss(views) }
 }
 
 /// What a method's loss returns.
@@ -91,9 +98,10 @@ public struct StepOutcome {
 /// One training step, for training and the benchmark alike: zero the gradients, the method's
 /// loss over the views, backward, SGD update, the method's after-update hook. A non-finite loss
 /// stops before the backward pass (the caller reports `diverged`).
-public func trainingStep(_ method: SSLMethod, _ optimizer: SGD, views: [Tensor], totalSteps: Int) throws -> StepOutcome {
+public func trainingStep(_ method: SSLMethod, _ optimizer: SGD, views: [Tensor], totalSteps: Int,
+                         context: BatchContext? = nil) throws -> StepOutcome {
     optimizer.zeroGrad()
-    let out = try method.loss(views)
+    let out = try context.map { try method.loss(views, context: $0) } ?? method.loss(views)
     let value = out.loss.item
     guard value.isFinite else { return StepOutcome(loss: value, projections: out.projections) }
     try out.loss.backward()

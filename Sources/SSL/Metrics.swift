@@ -45,6 +45,8 @@ extension Metric {
     public static let trainZStd = Metric(key: "train_z_std", label: "z_std·√d (train)", unit: "", better: .higher, decimals: 3, perEpoch: true, atEnd: false)
     /// Training time of an epoch (augmentation overlapped, monitor excluded); at the end, the mean over epochs.
     public static let epochSeconds = Metric(key: "epoch_seconds", label: "s / epoch", unit: "s", better: .lower, decimals: 1, perEpoch: true, atEnd: true)
+    /// Time of the forward passes made only for targets (targets as state), within the epoch's time.
+    public static let targetSeconds = Metric(key: "target_seconds", label: "target s / epoch", unit: "s", better: .lower, decimals: 1, perEpoch: true, atEnd: false)
     // End of training only.
     public static let peakRSSMiB = Metric(key: "peak_rss_mib", label: "peak RSS MiB", unit: "MiB", better: .lower, decimals: 0, perEpoch: false, atEnd: true)
     // Baselines, per protocol and seed.
@@ -53,7 +55,7 @@ extension Metric {
 
     /// Every metric, final ones first in the order reports show them by default.
     public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .loss, .knnSubset, .trainZStd, .epochSeconds,
-                                       .peakRSSMiB, .rawPixelKNN, .randomInitKNN]
+                                       .targetSeconds, .peakRSSMiB, .rawPixelKNN, .randomInitKNN]
     /// What an experiment file's `metrics:` may list: the end-of-training metrics.
     public static let reportable: [Metric] = all.filter(\.atEnd)
     /// The report columns when a table does not choose (the columns of the first reports).
@@ -78,7 +80,7 @@ extension EpochRecord {
     /// The epoch's metrics by key (absent values left out; NaN/Inf kept), stored at step = `epoch`.
     public var metricValues: [(key: String, value: Double)] {
         let optional: [(Metric, Double?)] = [(.knnSubset, knnSubset), (.zStd, test?.zStd), (.mO, test?.mO), (.mR, test?.mR),
-                                             (.trainZStd, trainZStd)]
+                                             (.trainZStd, trainZStd), (.targetSeconds, targetSeconds)]
         return [(Metric.loss.key, Double(meanLoss)), (Metric.epochSeconds.key, seconds)]
             + optional.compactMap { m, v in v.map { (m.key, $0) } }
     }

@@ -29,6 +29,12 @@ public struct SimSiamConfig: Sendable, Equatable {
     public var target = Target.z
     /// Zhang et al.'s simplified predictors: the MLP, a single bias, or a single d×d linear layer.
     public var predictorKind = PredictorKind.mlp
+    /// SimSiam §5.2 `alternation`: SGD steps per cached target (0: one epoch).
+    public var alternationSteps = 1
+    /// SimSiam §5.2 `moving-average`: m in η ← m·η + (1 − m)·F(T′(x)).
+    public var movingAverage = 0.8
+    /// Zhang et al. Table 1 `eoa`: augmentations averaged into the target.
+    public var eoaViews = 2
 
     public init() {}
 
@@ -63,6 +69,7 @@ extension SimSiamConfig: Codable {
     enum CodingKeys: String, CodingKey {
         case widths, projectorDim, projectorOutputBN, predictorHidden, predictorFixedRandom, stopGradient
         case hiddenBN, projectorOutputAffine, predictorOutputBN, similarity, symmetry, target, predictorKind
+        case alternationSteps, movingAverage, eoaViews
     }
 
     public init(from decoder: Decoder) throws {
@@ -81,6 +88,9 @@ extension SimSiamConfig: Codable {
         symmetry = try c.decodeIfPresent(Symmetry.self, forKey: .symmetry) ?? d.symmetry
         target = try c.decodeIfPresent(Target.self, forKey: .target) ?? d.target
         predictorKind = try c.decodeIfPresent(PredictorKind.self, forKey: .predictorKind) ?? d.predictorKind
+        alternationSteps = try c.decodeIfPresent(Int.self, forKey: .alternationSteps) ?? d.alternationSteps
+        movingAverage = try c.decodeIfPresent(Double.self, forKey: .movingAverage) ?? d.movingAverage
+        eoaViews = try c.decodeIfPresent(Int.self, forKey: .eoaViews) ?? d.eoaViews
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -99,6 +109,9 @@ extension SimSiamConfig: Codable {
         if symmetry != d.symmetry { try c.encode(symmetry, forKey: .symmetry) }
         if target != d.target { try c.encode(target, forKey: .target) }
         if predictorKind != d.predictorKind { try c.encode(predictorKind, forKey: .predictorKind) }
+        if alternationSteps != d.alternationSteps { try c.encode(alternationSteps, forKey: .alternationSteps) }
+        if movingAverage != d.movingAverage { try c.encode(movingAverage, forKey: .movingAverage) }
+        if eoaViews != d.eoaViews { try c.encode(eoaViews, forKey: .eoaViews) }
     }
 }
 
@@ -112,10 +125,15 @@ public final class SimSiam: SSLMethod {
     public let predictor: HeadLayer?       // d → hidden → d MLP, a bias, a d×d linear layer, or nil
     /// Zhang et al. Fig 3: h⁻¹, the predictor's shape, on the stop-gradient branch (inverse-predictor target only).
     public let inversePredictor: MLPHead?
+    /// Per-image targets of `alternation` (two slots: one per view) and `moving-average` (η_x).
+    public let targets: TargetStore?
+    /// Extra forward passes made for targets, and their time (the share of an epoch they cost).
+    public internal(set) var targetEvaluations = 0
+    public internal(set) var targetSeconds = 0.0
     /// SimSiam Table 1 baseline: the predictor's lr decays like the encoder's (§4.2 keeps it fixed).
     public let predictorLRDecayed: Bool
 
-    public init(_ config: SimSiamConfig, inChannels: Int = 1, seed: UInt64, predictorLRDecayed: Bool = false) {
+    public init(_ config: SimSiamConfig, inChannels: Int = 1, seed: UInt64, predictorLRDecayed: Bool = false, images: Int = 0) {
         var rng = RNG(seed: seed)
         self.config = config
         self.predictorLRDecayed = predictorLRDecayed
@@ -133,6 +151,11 @@ public final class SimSiam: SSLMethod {
         if config.predictorFixedRandom { predictor?.parameters.forEach { $0.setRequiresGrad(false) } }
         inversePredictor = config.target == .inversePredictor
             ? config.predictorHidden.map { MLPHead(dims: [d, $0, d], hiddenBN: config.hiddenBN, rng: &rng) } : nil
+        switch config.target {
+        case .alternation: targets = TargetStore(images: images, slots: 2, dim: d)
+        case .movingAverage: targets = TargetStore(images: images, slots: 1, dim: d)
+        default: targets = nil
+        }
     }
 
     public var viewCount: Int { config.symmetry.viewCount }
@@ -154,7 +177,14 @@ public final class SimSiam: SSLMethod {
 
     /// L = ½·D(p1, z2) + ½·D(p2, z1) (Algorithm 1; §4.6 variants below), D as `similarity`;
     /// Zhang et al.'s targets in `targetLoss`.
+    public func loss(_ views: [Tensor], context: BatchContext) throws -> MethodLoss {
+        config.target.keepsState ? try statefulLoss(views, context) : try loss(views)
+    }
+
     public func loss(_ views: [Tensor]) throws -> MethodLoss {
+        if config.target.keepsState {
+            throw TrainingError.badConfig("`loss.target: \(config.target.rawValue)` needs the trainer's batch context (it cannot run in `ablate bench`)")
+        }
         if config.target != .z { return try targetLoss(views[0], views[1]) }
         switch config.symmetry {
         case .symmetric:
@@ -208,6 +238,7 @@ public final class SimSiam: SSLMethod {
             + projector.namedBuffers.map { ("projector.\($0.0)", $0.1) }
             + (predictor?.namedBuffers.map { ("predictor.\($0.0)", $0.1) } ?? [])
             + (inversePredictor?.namedBuffers.map { ("inverse_predictor.\($0.0)", $0.1) } ?? [])
+            + (config.target == .movingAverage ? targets.map { [("targets.values", $0.values), ("targets.filled", $0.filled)] } ?? [] : [])
     }
     public var encoderParameters: [Tensor] { backbone.parameters + projector.parameters }
     /// The predictor's trainable parameters (none when it is removed or fixed at random init),
@@ -249,6 +280,21 @@ public final class SimSiam: SSLMethod {
                   methods: ["simsiam"], read: { .string($0.model.symmetry.rawValue) }) { c, v in
             guard case let .string(s) = v, let x = SimSiamConfig.Symmetry(rawValue: s) else { return false }
             c.model.symmetry = x; return true
+        },
+        ConfigKey(name: "loss.alternation_steps", expected: "an integer ≥ 0",
+                  help: "loss.target alternation: SGD steps per cached target (SimSiam §5.2 k; 0 = one epoch)",
+                  methods: ["simsiam"], read: { .int($0.model.alternationSteps) }) { c, v in
+            guard case let .int(i) = v, i >= 0 else { return false }; c.model.alternationSteps = i; return true
+        },
+        ConfigKey(name: "loss.moving_average", expected: "a number in [0, 1)",
+                  help: "loss.target moving-average: m in η ← m·η + (1 − m)·F(T′(x)) (SimSiam §5.2: 0.8)",
+                  methods: ["simsiam"], read: { .double($0.model.movingAverage) }) { c, v in
+            guard let x = v.number, x >= 0, x < 1 else { return false }; c.model.movingAverage = x; return true
+        },
+        ConfigKey(name: "loss.eoa_views", expected: "an integer from 1 to 64",
+                  help: "loss.target eoa: augmentations averaged into the target (Zhang et al. Table 1)",
+                  methods: ["simsiam"], read: { .int($0.model.eoaViews) }) { c, v in
+            guard case let .int(i) = v, i >= 1, i <= 64 else { return false }; c.model.eoaViews = i; return true
         },
         ConfigKey(name: "model.predictor", expected: "one of mlp, none, fixed-random, bias, linear",
                   help: "the predictor h: trained MLP, removed (SimSiam Table 1a), kept at its random init (Table 1b), or Zhang et al.'s single bias (Z + b) or single d×d linear layer on Z",
@@ -296,6 +342,7 @@ public final class SimSiam: SSLMethod {
 
     public static let descriptor = MethodDescriptor(
         name: "simsiam", summary: "SimSiam (Chen & He 2021): predictor + stop-gradient, negative cosine", keys: keys) { config, channels, seed in
-        SimSiam(config.model, inChannels: channels, seed: seed, predictorLRDecayed: config.predictorLRDecayed)
+        SimSiam(config.model, inChannels: channels, seed: seed, predictorLRDecayed: config.predictorLRDecayed,
+                images: config.trainingImages)
     }
 }

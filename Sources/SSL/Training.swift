@@ -22,6 +22,8 @@ public struct EpochRecord: Sendable, Codable {
     public var augmentSeconds: Double?
     /// Time the training loop waited for views that were not ready: augmentation's real cost.
     public var augmentWaitSeconds: Double?
+    /// Time of the forward passes made only to compute targets (targets kept as state), part of `seconds`.
+    public var targetSeconds: Double?
     /// Time of the per-epoch monitor (kNN on the subset, test-set diagnostics).
     public var monitorSeconds: Double?
     /// kNN top-1 % on a fixed subset (memory: the first `Monitor.memorySize` training images,
@@ -101,16 +103,23 @@ public final class Trainer {
         var total: Double = 0
         let start = Date()
         // The next batch's views are drawn on a background queue while this step trains.
+        let batch = config.batch
+        let indices = { (step: Int) in Array(perm[(step * batch)..<((step + 1) * batch)]) }
         let prefetch = Prefetcher { step in
-            self.augmentation.views(of: self.train, indices: Array(perm[(step * self.config.batch)..<((step + 1) * self.config.batch)]),
-                                    epoch: epoch, seed: self.seed, count: viewCount)
+            self.augmentation.views(of: self.train, indices: indices(step), epoch: epoch, seed: self.seed, count: viewCount)
         }
         prefetch.request(0)
         defer { prefetch.drain() }
         for step in 0..<steps {
             let views = prefetch.take()
             if step + 1 < steps { prefetch.request(step + 1) }
-            let out = try trainingStep(model, optimizer, views: views, totalSteps: totalSteps)
+            let context = BatchContext(
+                indices: indices(step), epoch: epoch, step: step, stepsPerEpoch: steps,
+                upcoming: { ahead in step + ahead < steps ? indices(step + ahead) : nil },
+                draw: { images, first, count in
+                    self.augmentation.views(of: self.train, indices: images, epoch: epoch, seed: self.seed, first: first, count: count)
+                })
+            let out = try trainingStep(model, optimizer, views: views, totalSteps: totalSteps, context: context)
             let done = epoch * steps + step + 1
             if step == steps - 1 || done % Trainer.stepDiagnosticsEvery == 0, let z = out.projections.first {
                 let d = try CollapseDiagnostics(z, covariance: false)
@@ -142,13 +151,14 @@ public final class Trainer {
         var records = previous
         let start = Date()
         for epoch in previous.count..<config.epochs {
-            let t0 = Date()
+            let t0 = Date(), targetsBefore = model.targetSeconds
             guard let loss = try runEpoch(epoch, progress: progress) else {
                 return TrainingResult(status: .diverged, epochs: records, seconds: Date().timeIntervalSince(start))
             }
             var record = EpochRecord(epoch: epoch + 1, meanLoss: loss, seconds: Date().timeIntervalSince(t0))
             record.trainZStd = lastTrainZStd
             record.steps = lastSteps
+            if model.targetSeconds > targetsBefore { record.targetSeconds = model.targetSeconds - targetsBefore }
             record.augmentSeconds = lastAugmentSeconds
             record.augmentWaitSeconds = lastAugmentWait
             if let monitor {

@@ -32,9 +32,18 @@ extension SimSiamConfig {
         case tripletOe = "triplet-oe"
         /// Table 3, r_e = −(Z_n − mean(Z_n)): −Z_a·sg(Z_b − (Z_n − mean(Z_n))).
         case tripletRe = "triplet-re"
+        /// SimSiam §5.2 multi-step alternation: targets of the next k steps cached (TargetState.swift).
+        case alternation
+        /// SimSiam §5.2: a per-image moving average η_x as the target, no predictor.
+        case movingAverage = "moving-average"
+        /// Zhang et al. Table 1: the mean Z of K more augmentations of the image as the target, no predictor.
+        case eoa
+
+        /// The variants that keep targets between steps or draw more views (TargetState.swift).
+        public var keepsState: Bool { [.alternation, .movingAverage, .eoa].contains(self) }
 
         /// Whether the online side is Z_a (no predictor) rather than P_a.
-        public var onlineIsZ: Bool { [.center, .residual, .triplet, .tripletOe, .tripletRe].contains(self) }
+        public var onlineIsZ: Bool { [.center, .residual, .triplet, .tripletOe, .tripletRe, .movingAverage, .eoa].contains(self) }
     }
 
     /// Zhang et al.'s simplified predictors (P2-code `new_predictor.py`): on Z = z/‖z‖.
@@ -127,6 +136,8 @@ extension SimSiam {
         case .tripletRe:
             let zn = try negatives()
             return try zb - (zn - center(zn))
+        case .alternation, .movingAverage, .eoa:
+            throw TrainingError.badConfig("`\(t.rawValue)` computes its targets from state (TargetState.swift)")
         }
     }
 }

@@ -11,16 +11,16 @@ final class RegistryTests: XCTestCase {
     func testTheRealExperimentFilesParseAndResolve() throws {
         let registry = try Registry(directory: packageRoot + "/experiments")
         XCTAssertEqual(registry.ids.filter { $0.hasPrefix("simsiam-") },
-                       ["simsiam-fig2", "simsiam-output-dim", "simsiam-similarity", "simsiam-symmetry",
-                        "simsiam-table1", "simsiam-table2", "simsiam-table3"])
+                       ["simsiam-alternation", "simsiam-fig2", "simsiam-moving-average", "simsiam-output-dim", "simsiam-similarity",
+                        "simsiam-symmetry", "simsiam-table1", "simsiam-table2", "simsiam-table3"])
         XCTAssertEqual(registry.ids.filter { $0.hasPrefix("zhang2022-") },
-                       ["zhang2022-fig3", "zhang2022-fig4", "zhang2022-simplified-predictor", "zhang2022-table2",
-                        "zhang2022-table3", "zhang2022-table4"])
+                       ["zhang2022-fig3", "zhang2022-fig4", "zhang2022-simplified-predictor", "zhang2022-table1",
+                        "zhang2022-table2", "zhang2022-table3", "zhang2022-table4"])
         // Every row of every table resolves; every SimSiam table has the protocol as it is as a row.
         let mini = try TrainingConfig.named("mini")
         for table in registry.tables {
             let configs = try table.rows.map { try table.resolvedConfig(for: $0) }
-            if table.id.hasPrefix("simsiam-") { XCTAssertTrue(configs.contains(mini), "\(table.id) has a row with the protocol unchanged") }
+            if table.id.hasPrefix("simsiam-") && table.id != "simsiam-moving-average" { XCTAssertTrue(configs.contains(mini), "\(table.id) has a row with the protocol unchanged") }
         }
 
         let fig2 = try registry.table(id: "simsiam-fig2")
@@ -55,7 +55,7 @@ final class RegistryTests: XCTestCase {
     func testUnknownTableAndRowListWhatExistsAndTheClosest() throws {
         let registry = try Registry(directory: packageRoot + "/experiments")
         XCTAssertThrowsError(try registry.table(id: "simsiam-fig3")) { error in
-            XCTAssertTrue("\(error)".hasPrefix("error: unknown table `simsiam-fig3`; known tables: simsiam-fig2, simsiam-output-dim, "), "\(error)")
+            XCTAssertTrue("\(error)".hasPrefix("error: unknown table `simsiam-fig3`; known tables: simsiam-alternation, simsiam-fig2, "), "\(error)")
             XCTAssertTrue("\(error)".hasSuffix("; did you mean `simsiam-fig2`?"), "\(error)")
         }
         let table1 = try registry.table(id: "simsiam-table1")
