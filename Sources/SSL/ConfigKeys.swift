@@ -177,7 +177,7 @@ extension TrainingConfig {
         for (key, value) in ordered {
             guard let k = ConfigKey.byName[key] else {
                 let hint = ConfigKey.closest(to: key).map { "; did you mean `\($0)`?" } ?? ""
-                throw ConfigKeyError(key: key, message: "unknown key\(hint) Valid keys: \(ConfigKey.all.map(\.name).joined(separator: ", "))")
+                throw ConfigKeyError(key: key, message: "unknown key\(hint) Valid keys: \(listed(ConfigKey.all.map(\.name)))")
             }
             guard k.applies(to: config.method) else {
                 throw ConfigKeyError(key: key, message: ConfigKey.notOfMethod(key, config.method))
@@ -214,27 +214,41 @@ extension ConfigKey {
         let own = all.filter { $0.applies(to: method) }.map(\.name)
         let owners = byName[key]?.methods?.joined(separator: ", ") ?? "?"
         return "`\(key)` is a key of \(owners), not of method `\(method)`; set `method:` in the same row, or use one of "
-            + own.joined(separator: ", ")
+            + listed(own)
     }
 
     /// The valid key with the smallest edit distance, if it is reasonably close.
     public static func closest(to key: String) -> String? {
-        let best = all.map { ($0.name, editDistance($0.name, key)) }.min { $0.1 < $1.1 }
-        guard let best, best.1 <= max(3, key.count / 3) else { return nil }
+        guard key.count <= 64 else { return nil }   // edit distance is quadratic in the length
+        let limit = max(3, key.count / 3)
+        let best = all.map { ($0.name, editDistance($0.name, key, limit: limit)) }.min { $0.1 < $1.1 }
+        guard let best, best.1 <= limit else { return nil }
         return best.0
     }
 }
 
-/// Levenshtein distance.
-public func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    var prev = Array(0...b.count)
-    for i in 1...max(a.count, 1) where !a.isEmpty {
-        var cur = [i] + Array(repeating: 0, count: b.count)
-        for j in 1...max(b.count, 1) where !b.isEmpty {
+/// Levenshtein distance (over Unicode scalars). With `limit`, any distance above it may be
+/// returned as `limit + 1`: the computation stops once every entry of a row exceeds it.
+public func editDistance(_ a: String, _ b: String, limit: Int = .max) -> Int {
+    let a = Array(a.unicodeScalars), b = Array(b.unicodeScalars)
+    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+    if abs(a.count - b.count) > limit { return limit + 1 }
+    var prev = Array(0...b.count), cur = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        cur[0] = i
+        var rowMin = i
+        for j in 1...b.count {
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            rowMin = min(rowMin, cur[j])
         }
-        prev = cur
+        if rowMin > limit { return limit + 1 }
+        swap(&prev, &cur)
     }
-    return a.isEmpty ? b.count : prev[b.count]
+    return prev[b.count]
+}
+
+/// Items for a message, comma-separated: the first `limit`, then "… and N more".
+public func listed(_ items: [String], limit: Int = 20) -> String {
+    let shown = items.prefix(limit).joined(separator: ", ")
+    return items.count > limit ? shown + ", … and \(items.count - limit) more" : shown
 }
