@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "CZlib"], swiftSettings: optimized),
         .testTarget(name: "SSLTests", dependencies: ["SSL"], swiftSettings: optimized),
         .testTarget(name: "CLITests", dependencies: ["ablate", "CSQLite"], exclude: ["Golden"], swiftSettings: optimized),
-        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "SSL"], swiftSettings: optimized),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "SSL", "Registry"], swiftSettings: optimized),
         .testTarget(name: "RegistryTests", dependencies: ["Registry"], swiftSettings: optimized),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Report", "Registry", "SSL", "Scheduler"], swiftSettings: optimized),
         .testTarget(name: "NNTests", dependencies: ["NN", "SSL", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: optimized),

@@ -89,8 +89,8 @@ func closest(to word: String, among candidates: [String]) -> String? {
 }
 
 /// Suggestions are looked for among this many candidates, of at most this many characters.
-let suggestionCandidates = 200
-let suggestionLength = 64
+let suggestionCandidates = 100
+let suggestionLength = 32
 
 /// `ConfigKey.closest(to:)`, or else the key whose last component is `key` (`stop_gradient` →
 /// `loss.stop_gradient`).

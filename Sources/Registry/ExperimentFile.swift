@@ -241,12 +241,17 @@ final class ExperimentFileParser {
             }
             result.append((key, value))
         }
-        // Keys that are fine one by one may contradict each other.
+        // Keys that are fine one by one may contradict each other or the protocol (a batch larger
+        // than its data set); reported at the value of the key named.
         if diagnostics.count == before, let base {
             do {
                 _ = try base.applying(result)
+            } catch let error as ConfigKeyError {
+                let at = mapping.first { $0.key.scalar?.string == error.key }?.value ?? node
+                report(at, "`\(error.key)` \(error.message)", expected: "settings that fit together and fit protocol `\(base.protocolName)`",
+                       fix: "change or remove `\(error.key)`")
             } catch {
-                report(node, "these overrides contradict each other: \(error)", expected: "settings that fit together",
+                report(node, "these overrides cannot run together: \(error)", expected: "settings that fit together",
                        fix: "change or remove one of them")
             }
         }

@@ -11,8 +11,8 @@ public enum ExperimentFileLimits {
     public static let maxIdLength = 64
     /// A row name (a column of the markdown table).
     public static let maxNameLength = 200
-    /// Values (YAML scalars) in one file: the committed tables have at most about 200.
-    public static let maxValues = 5_000
+    /// Values (YAML scalars) in one file: the committed tables have at most about 130 (15× headroom).
+    public static let maxValues = 2_000
     /// Problems reported per file; past it the file is not checked further.
     public static let maxDiagnostics = 50
 }

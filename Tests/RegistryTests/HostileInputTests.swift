@@ -74,13 +74,13 @@ final class HostileInputTests: XCTestCase {
                        "the id has 65 characters")
     }
 
-    /// As many rows as a file may hold, each with a 60-character name and a claim naming a row
+    /// As many rows as a file may hold, each with a 32-character name (the longest that gets suggestions) and a claim naming a row
     /// that is not there: suggestions are bounded, the file checks fast and the list of problems
     /// stops at the cap. Longer files are refused by their size or value count first.
     func testTheLargestHostileTableChecksInWellUnderASecond() {
         var text = validLines.prefix(7).joined(separator: "\n") + "\n"
         for i in 0..<((ExperimentFileLimits.maxValues - 100) / 11) {   // 11 values a row
-            let name = String(String(repeating: "row\(i)-", count: 12).prefix(60))
+            let name = String(String(repeating: "row\(i)-", count: 12).prefix(32))
             text += "  - name: \"\(name)\"\n    overrides: {loss.stop_gradient: \(i % 2 == 0)}\n    paper: 1\n"
                 + "    paper_source: x\n    claim: below \(name)x\n"
         }
@@ -89,8 +89,8 @@ final class HostileInputTests: XCTestCase {
         XCTAssertLessThan(t, 1, "checking took \(t) s")
         XCTAssertEqual(found.count, ExperimentFileLimits.maxDiagnostics + 1)
         XCTAssertEqual(found.last?.problem, "more than 50 problems; the rest of the file was not checked")
-        XCTAssertLessThan(found.map(\.description.count).max() ?? 0, 2_000)   // 20 names of 60 characters at most
-        XCTAssertEqual(errors(text + text.dropFirst(100)).first?.problem, "more than 5000 values in one file")
+        XCTAssertLessThan(found.map(\.description.count).max() ?? 0, 2_000)   // 20 names of 32 characters at most
+        XCTAssertEqual(errors(text + text.dropFirst(100)).first?.problem, "more than 2000 values in one file")
     }
 
     func testRowNamesWithSurroundingSpacesAreRefused() {
