@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "SSLTests", dependencies: ["SSL"], swiftSettings: optimized),
         .testTarget(name: "CLITests", dependencies: ["ablate", "CSQLite"], exclude: ["Golden"], swiftSettings: optimized),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "SSL", "Registry"], swiftSettings: optimized),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry"], swiftSettings: optimized),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "SSL", "Data"], swiftSettings: optimized),
         .testTarget(name: "StoreTests", dependencies: ["Store", "Report", "Registry", "SSL", "Scheduler"], swiftSettings: optimized),
         .testTarget(name: "NNTests", dependencies: ["NN", "SSL", "TestSupport"], resources: [.copy("Fixtures")], swiftSettings: optimized),
     ],
