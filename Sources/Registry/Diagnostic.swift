@@ -60,11 +60,11 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
             return "error: cannot read the experiments directory `\(path)`: \(reason); "
                 + "pass the directory that holds the `*.yaml` experiment files"
         case let .unknownTable(id, known, closest):
-            guard !known.isEmpty else { return "error: unknown table `\(id)`; no experiment tables were found" }
-            return "error: unknown table `\(id)`; known tables: \(known.joined(separator: ", "))"
+            guard !known.isEmpty else { return "error: unknown table `\(abbreviated(id))`; no experiment tables were found" }
+            return "error: unknown table `\(abbreviated(id))`; known tables: \(listed(known))"
                 + (closest.map { "; did you mean `\($0)`?" } ?? "")
         case let .unknownRow(name, table, known, closest):
-            return "error: table `\(table)` has no row `\(name)`; its rows: \(known.joined(separator: ", "))"
+            return "error: table `\(table)` has no row `\(abbreviated(name))`; its rows: \(listed(known))"
                 + (closest.map { "; did you mean `\($0)`?" } ?? "")
         case let .unresolvable(row, location, reason):
             return "\(location): error: row `\(row)` cannot be resolved: \(reason)"
@@ -75,13 +75,22 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
 /// The candidate with the smallest edit distance to `word` (ignoring case) if it is reasonably
 /// close (the threshold of `ConfigKey.closest(to:)`, and fewer edits than `word` has characters);
 /// otherwise the shortest candidate that starts with `word` (`cov` → `cov_offdiag`).
+/// Bounded: edit distances only between strings of at most `suggestionLength` characters, among
+/// the first `suggestionCandidates` candidates.
 func closest(to word: String, among candidates: [String]) -> String? {
+    let candidates = candidates.prefix(suggestionCandidates)
     let lowered = word.lowercased()
-    let best = candidates.map { ($0, editDistance($0.lowercased(), lowered)) }.min { $0.1 < $1.1 }
-    if let best, best.1 <= max(3, word.count / 3), best.1 < word.count { return best.0 }
-    guard !lowered.isEmpty else { return nil }
+    guard !lowered.isEmpty, lowered.count <= suggestionLength else { return nil }
+    let limit = min(max(3, word.count / 3), word.count - 1)
+    let best = candidates.filter { $0.count <= suggestionLength }
+        .map { ($0, editDistance($0.lowercased(), lowered, limit: limit)) }.min { $0.1 < $1.1 }
+    if let best, best.1 <= limit { return best.0 }
     return candidates.filter { $0.lowercased().hasPrefix(lowered) }.min { $0.count < $1.count }
 }
+
+/// Suggestions are looked for among this many candidates, of at most this many characters.
+let suggestionCandidates = 100
+let suggestionLength = 32
 
 /// `ConfigKey.closest(to:)`, or else the key whose last component is `key` (`stop_gradient` →
 /// `loss.stop_gradient`).

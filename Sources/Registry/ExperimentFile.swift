@@ -20,6 +20,15 @@ extension ExperimentTable {
 
     /// Validates the text of an experiment file; `file` is the path that error messages show.
     public static func parse(yaml: String, file: String) throws -> ExperimentTable {
+        let bytes = yaml.utf8.count
+        guard bytes <= ExperimentFileLimits.maxBytes else {
+            throw RegistryError.invalid([Diagnostic(
+                location: SourceLocation(file: file, line: 1, column: 1),
+                problem: "the file has \(bytes) bytes", expected: "an experiment file of at most \(ExperimentFileLimits.maxBytes) bytes",
+                fix: "split the table into several files or check that this is an experiment file")])
+        }
+        let refused = prescan(yaml, file: file)
+        guard refused.isEmpty else { throw RegistryError.invalid(refused) }
         let parser = ExperimentFileParser(file: file, text: yaml)
         let table = parser.parseTable()
         guard let table, parser.diagnostics.isEmpty else { throw RegistryError.invalid(sorted(parser.diagnostics)) }
@@ -127,10 +136,10 @@ final class ExperimentFileParser {
         var names: [String] = []
         var firstLine: [String: Int] = [:]
         var claims: [(row: String, claim: Claim, node: Node)] = []
-        for (index, item) in items.enumerated() {
-            let label = item["name"]?.scalar.map { "row `\($0.string)`" } ?? "row \(index + 1)"
+        for (index, item) in items.enumerated() where !tooManyProblems {
+            let label = item["name"]?.scalar.map { "row `\(abbreviated($0.string))`" } ?? "row \(index + 1)"
             guard let f = parseFields(of: item, spec: Fields.row, what: label) else { continue }
-            let name = f["name"].flatMap { parseString($0, field: "name", in: Fields.row) }
+            let name = f["name"].flatMap(parseRowName)
             if let name, let nameNode = f["name"] {
                 if let line = firstLine[name] {
                     report(nameNode, "duplicate row name `\(name)` (first on line \(line))",
@@ -155,16 +164,16 @@ final class ExperimentFileParser {
                                           claim: claim, note: note, location: location(item)))
             }
         }
-        for (row, claim, node) in claims {
+        for (row, claim, node) in claims where !tooManyProblems {
             guard let target = claim.targetRow else { continue }
             if target == row {
-                report(node, "claim `\(claim)` compares row `\(row)` with itself", expected: "another row of this table",
+                report(node, "claim `\(abbreviated(claim.description))` compares row `\(row)` with itself", expected: "another row of this table",
                        fix: "name the row it should be compared with")
             } else if firstLine[target] == nil {
                 let hint = closest(to: target, among: names).map { "did you mean `\($0)`?" }
-                    ?? "add a row named `\(target)` or correct the name"
-                report(node, "claim `\(claim)` names no row of this table",
-                       expected: "one of the rows \(names.map { "`\($0)`" }.joined(separator: ", "))", fix: hint)
+                    ?? "add a row named `\(abbreviated(target))` or correct the name"
+                report(node, "claim `\(abbreviated(claim.description))` names no row of this table",
+                       expected: "one of the rows \(listed(names.map { "`\($0)`" }))", fix: hint)
             }
         }
         return rows
@@ -181,7 +190,7 @@ final class ExperimentFileParser {
         } else if let word = closest(to: first, among: ["within", "below", "above"]), let template = templates[word] {
             fix = "write it as `\(template)`"
         }
-        report(node, "unknown claim `\(text)`", expected: "one of \(Claim.forms.map { "`\($0)`" }.joined(separator: ", "))",
+        report(node, "unknown claim `\(abbreviated(text))`", expected: "one of \(Claim.forms.map { "`\($0)`" }.joined(separator: ", "))",
                fix: fix)
     }
 
@@ -212,15 +221,15 @@ final class ExperimentFileParser {
             let key = keyScalar.string
             guard let spec = ConfigKey.byName[key] else {
                 let hint = closestKey(to: key).map { "did you mean `\($0)`?" }
-                    ?? "valid keys: \(ConfigKey.all.map(\.name).joined(separator: ", "))"
-                report(keyNode, "unknown override key `\(key)`",
+                    ?? "valid keys: \(listed(ConfigKey.all.map(\.name)))"
+                report(keyNode, "unknown override key `\(abbreviated(key))`",
                        expected: "a key of ConfigKey.all (listed in experiments/README.md)", fix: hint)
                 continue
             }
             guard spec.applies(to: method) else {
                 let own = ConfigKey.all.filter { $0.applies(to: method) }.map(\.name)
                 report(keyNode, "`\(key)` is not a key of method `\(method)` (it belongs to \(spec.methods?.joined(separator: ", ") ?? "?"))",
-                       expected: "a key of method `\(method)`: \(own.joined(separator: ", "))",
+                       expected: "a key of method `\(method)`: \(listed(own))",
                        fix: "set `method:` to the method it belongs to in this row's overrides, or remove it")
                 continue
             }
@@ -232,12 +241,17 @@ final class ExperimentFileParser {
             }
             result.append((key, value))
         }
-        // Keys that are fine one by one may contradict each other.
+        // Keys that are fine one by one may contradict each other or the protocol (a batch larger
+        // than its data set); reported at the value of the key named.
         if diagnostics.count == before, let base {
             do {
                 _ = try base.applying(result)
+            } catch let error as ConfigKeyError {
+                let at = mapping.first { $0.key.scalar?.string == error.key }?.value ?? node
+                report(at, "`\(error.key)` \(error.message)", expected: "settings that fit together and fit protocol `\(base.protocolName)`",
+                       fix: "change or remove `\(error.key)`")
             } catch {
-                report(node, "these overrides contradict each other: \(error)", expected: "settings that fit together",
+                report(node, "these overrides cannot run together: \(error)", expected: "settings that fit together",
                        fix: "change or remove one of them")
             }
         }
@@ -289,6 +303,11 @@ final class ExperimentFileParser {
 
     private func parseIdentifier(_ node: Node) -> String? {
         guard let id = parseString(node, field: "id", in: Fields.table) else { return nil }
+        guard id.count <= ExperimentFileLimits.maxIdLength else {
+            report(node, "the id has \(id.count) characters", expected: "an id of at most \(ExperimentFileLimits.maxIdLength) characters",
+                   fix: "shorten it, e.g. to `\(String(id.prefix(24)))`")
+            return nil
+        }
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-")
         guard let first = id.first, first.isLetter || first.isNumber, id.allSatisfy(allowed.contains) else {
             report(node, "`id: \(id)` is not a valid id", expected: "lowercase letters, digits and hyphens",
@@ -303,7 +322,7 @@ final class ExperimentFileParser {
         guard ExperimentTable.protocolNames.contains(name) else {
             let hint = closest(to: name, among: ExperimentTable.protocolNames).map { "did you mean `\($0)`?" }
                 ?? "PROTOCOLS.md defines them"
-            report(node, "unknown protocol `\(name)`",
+            report(node, "unknown protocol `\(abbreviated(name))`",
                    expected: "one of \(ExperimentTable.protocolNames.joined(separator: ", "))", fix: hint)
             return nil
         }
@@ -342,6 +361,27 @@ final class ExperimentFileParser {
         return n
     }
 
+    /// A row name: one line, no surrounding spaces (names are compared as written, and
+    /// `--rows "baseline "` is trimmed), at most `maxNameLength` characters.
+    private func parseRowName(_ node: Node) -> String? {
+        guard let name = parseString(node, field: "name", in: Fields.row) else { return nil }
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        if name.count > ExperimentFileLimits.maxNameLength {
+            report(node, "the row name has \(name.count) characters",
+                   expected: "a name of at most \(ExperimentFileLimits.maxNameLength) characters",
+                   fix: "shorten it and move the details into `note`")
+        } else if trimmed != name {
+            report(node, "row name `\(name)` has spaces before or after it", expected: "a name without surrounding spaces",
+                   fix: "write `name: \(trimmed)`")
+        } else if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            report(node, "the row name contains a line break, tab or other control character",
+                   expected: "a name on one line", fix: "write the name on one line with plain spaces")
+        } else {
+            return name
+        }
+        return nil
+    }
+
     /// Any non-empty scalar, as written (so `name: 256` is the string "256").
     private func parseString(_ node: Node, field: String, in fields: [Field]) -> String? {
         if case let .scalar(scalar) = node, !isNull(node),
@@ -376,7 +416,7 @@ final class ExperimentFileParser {
                 if spec.contains(where: { $0.name == "overrides" }), ConfigKey.byName[key.string] != nil {
                     hint = "move it under `overrides:`"
                 }
-                report(keyNode, "unknown field `\(key.string)` in \(what)", expected: "one of \(valid.joined(separator: ", "))",
+                report(keyNode, "unknown field `\(abbreviated(key.string))` in \(what)", expected: "one of \(valid.joined(separator: ", "))",
                        fix: hint)
                 continue
             }
@@ -395,8 +435,17 @@ final class ExperimentFileParser {
         SourceLocation(file: file, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1)
     }
 
+    /// True once more than `maxDiagnostics` problems were found: the rest of the file is not checked.
+    var tooManyProblems: Bool { diagnostics.count > ExperimentFileLimits.maxDiagnostics }
+
     private func report(_ node: Node?, _ problem: String, expected: String, fix: String) {
-        diagnostics.append(Diagnostic(location: location(node), problem: problem, expected: expected, fix: fix))
+        let limit = ExperimentFileLimits.maxDiagnostics
+        if diagnostics.count < limit {
+            diagnostics.append(Diagnostic(location: location(node), problem: problem, expected: expected, fix: fix))
+        } else if diagnostics.count == limit {
+            diagnostics.append(Diagnostic(location: location(node), problem: "more than \(limit) problems; the rest of the file was not checked",
+                                          expected: "fewer problems", fix: "fix the ones above and check again"))
+        }
     }
 
     private func tag(_ node: Node) -> String { node.tag.description }
@@ -409,13 +458,13 @@ final class ExperimentFileParser {
         case .mapping: return "a mapping"
         case .sequence(let s): return s.isEmpty ? "an empty list" : "a list"
         case .alias: return "an alias"
-        case .scalar(let s): return isNull(node) || s.string.isEmpty ? "empty" : "`\(s.string)`"
+        case .scalar(let s): return isNull(node) || s.string.isEmpty ? "empty" : "`\(abbreviated(s.string))`"
         }
     }
 
     private func shown(_ node: Node) -> String {
         switch node {
-        case .scalar(let s): return s.string
+        case .scalar(let s): return abbreviated(s.string)
         case .sequence: return "[…]"
         case .mapping: return "{…}"
         case .alias: return "*alias"
@@ -447,10 +496,10 @@ final class ExperimentFileParser {
             let first = context.mark
             if let (line, column) = repetition(of: key, after: first.line, column: first.column) {
                 return Diagnostic(location: at(line, column),
-                                  problem: "`\(key)` is written twice in one mapping (first on line \(first.line))",
+                                  problem: "`\(abbreviated(key))` is written twice in one mapping (first on line \(first.line))",
                                   expected: "each field or key once", fix: "remove or merge one of them")
             }
-            return Diagnostic(location: at(first.line, first.column), problem: "`\(key)` is written twice in one mapping",
+            return Diagnostic(location: at(first.line, first.column), problem: "`\(abbreviated(key))` is written twice in one mapping",
                               expected: "each field or key once", fix: "remove or merge one of them")
         default:
             return Diagnostic(location: at(1, 1), problem: "cannot parse the file (\(yaml))", expected: expected, fix: fix)
@@ -481,4 +530,9 @@ final class ExperimentFileParser {
         }
         return nil
     }
+}
+
+/// A value as messages quote it: at most 60 characters.
+func abbreviated(_ text: String) -> String {
+    text.count > 60 ? String(text.prefix(57)) + "…" : text
 }

@@ -31,8 +31,10 @@ public struct ExperimentTable: Sendable, Equatable {
     /// The protocol names an experiment file may use (PROTOCOLS.md; part of the interface).
     public static let protocolNames = ["smoke", "mini", "cifar"]
 
-    /// The row called `name`; the error lists the table's rows and the closest name.
+    /// The row called `name` (compared without surrounding spaces: `"baseline "` is `baseline`);
+    /// the error lists the table's rows and the closest name.
     public func row(named name: String) throws -> ExperimentRow {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         if let row = rows.first(where: { $0.name == name }) { return row }
         let names = rows.map(\.name)
         throw RegistryError.unknownRow(name: name, table: id, known: names, closest: closest(to: name, among: names))

@@ -169,3 +169,18 @@ public struct TableReport: Sendable {
 func escapeCell(_ text: String) -> String {
     text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
 }
+
+extension TableReport {
+    /// The finished (or diverged) runs a table's markdown counts in its `- Runs (N planned): …`
+    /// line; nil if the text has no such line (not a table this code wrote).
+    public static func finishedRuns(inMarkdown text: String) -> Int? {
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("- Runs (") }),
+              let colon = line.firstIndex(of: ":") else { return nil }
+        var n = 0
+        for part in line[line.index(after: colon)...].split(separator: ",") {
+            let words = part.trimmingCharacters(in: .whitespaces.union(["."])).split(separator: " ")
+            if words.count == 2, ["finished", "diverged"].contains(words[1]), let k = Int(words[0]) { n += k }
+        }
+        return n
+    }
+}

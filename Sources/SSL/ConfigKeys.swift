@@ -27,7 +27,8 @@ public enum ConfigValue: Sendable, Equatable, Hashable, CustomStringConvertible 
     /// A Float setting as the decimal it was written as (0.0005, not 0.0005000000237).
     static func float(_ x: Float) -> ConfigValue { .double(Double(x.description) ?? Double(x)) }
 
-    var positiveInt: Int? { if case let .int(i) = self, i > 0 { return i } else { return nil } }
+    var positiveInt: Int? { int(in: 1...Int.max) }
+    func int(in range: ClosedRange<Int>) -> Int? { if case let .int(i) = self, range.contains(i) { return i } else { return nil } }
     public var number: Double? {
         switch self {
         case let .int(i): return Double(i)
@@ -118,45 +119,45 @@ public struct ConfigKey: Sendable {
     /// methods built on the Siamese heads.
     public static let shared: [ConfigKey] = [
         method,
-        ConfigKey(name: "model.widths", expected: "a list of 4 positive integers", help: "convnet widths (c1, c2, c3, c4)",
+        ConfigKey(name: "model.widths", expected: "a list of 4 integers in 1...\(Limits.width)", help: "convnet widths (c1, c2, c3, c4)",
                   read: { .list($0.model.widths.map(ConfigValue.int)) }) { c, v in
             guard case let .list(l) = v, l.count == 4 else { return false }
-            let w = l.compactMap { if case let .int(i) = $0, i > 0 { return i } else { return nil } }
+            let w = l.compactMap { if case let .int(i) = $0, (1...Limits.width).contains(i) { return i } else { return nil } }
             guard w.count == 4 else { return false }
             c.model.widths = w; return true
         },
-        ConfigKey(name: "model.projector_dim", expected: "a positive integer", help: "width of the projector's layers (d)",
+        ConfigKey(name: "model.projector_dim", expected: "an integer in 1...\(Limits.headWidth)", help: "width of the projector's layers (d)",
                   methods: ["simsiam", "byol"], read: { .int($0.model.projectorDim) }) { c, v in
-            guard let i = v.positiveInt else { return false }; c.model.projectorDim = i; return true
+            guard let i = v.int(in: 1...Limits.headWidth) else { return false }; c.model.projectorDim = i; return true
         },
         ConfigKey(name: "model.projector_output_bn", expected: "a boolean", help: "BN on the projector output (SimSiam Table 3 row c)",
                   methods: ["simsiam", "byol"], read: { .bool($0.model.projectorOutputBN) }) { c, v in
             guard case let .bool(b) = v else { return false }; c.model.projectorOutputBN = b; return true
         },
-        ConfigKey(name: "model.predictor_hidden", expected: "a positive integer", help: "predictor bottleneck width",
+        ConfigKey(name: "model.predictor_hidden", expected: "an integer in 1...\(Limits.headWidth)", help: "predictor bottleneck width",
                   methods: ["simsiam", "byol"], read: { $0.model.predictorHidden.map(ConfigValue.int) ?? .string("none") }) { c, v in
-            guard let i = v.positiveInt else { return false }; c.model.predictorHidden = i; return true
+            guard let i = v.int(in: 1...Limits.headWidth) else { return false }; c.model.predictorHidden = i; return true
         },
-        ConfigKey(name: "optim.epochs", expected: "a positive integer", help: "training epochs", read: { .int($0.epochs) }) { c, v in
-            guard let i = v.positiveInt else { return false }; c.epochs = i; return true
+        ConfigKey(name: "optim.epochs", expected: "an integer in 1...\(Limits.epochs)", help: "training epochs", read: { .int($0.epochs) }) { c, v in
+            guard let i = v.int(in: 1...Limits.epochs) else { return false }; c.epochs = i; return true
         },
-        ConfigKey(name: "optim.batch", expected: "an integer ≥ 2", help: "batch size; lr scales as base_lr × batch / 256",
-                  read: { .int($0.batch) }) { c, v in
-            guard case let .int(i) = v, i >= 2 else { return false }; c.batch = i; return true
+        ConfigKey(name: "optim.batch", expected: "an integer ≥ 2, at most the protocol's training images (smoke 2048, mini 60000)",
+                  help: "batch size; lr scales as base_lr × batch / 256", read: { .int($0.batch) }) { c, v in
+            guard let i = v.int(in: 2...Limits.batch) else { return false }; c.batch = i; return true
         },
-        ConfigKey(name: "optim.base_lr", expected: "a positive number", help: "lr per 256 images", read: { .float($0.baseLR) }) { c, v in
-            guard let d = v.number, d > 0 else { return false }; c.baseLR = Float(d); return true
+        ConfigKey(name: "optim.base_lr", expected: "a number in [1e-6, 100]", help: "lr per 256 images", read: { .float($0.baseLR) }) { c, v in
+            guard let d = v.number, d >= 1e-6, d <= 100 else { return false }; c.baseLR = Float(d); return true
         },
         ConfigKey(name: "optim.momentum", expected: "a number in [0, 1)", help: "SGD momentum", read: { .float($0.momentum) }) { c, v in
             guard let d = v.number, d >= 0, d < 1 else { return false }; c.momentum = Float(d); return true
         },
-        ConfigKey(name: "optim.weight_decay", expected: "a number ≥ 0", help: "weight decay on all parameters",
+        ConfigKey(name: "optim.weight_decay", expected: "a number in [0, 1]", help: "weight decay on all parameters",
                   read: { .float($0.weightDecay) }) { c, v in
-            guard let d = v.number, d >= 0 else { return false }; c.weightDecay = Float(d); return true
+            guard let d = v.number, d >= 0, d <= 1 else { return false }; c.weightDecay = Float(d); return true
         },
-        ConfigKey(name: "optim.warmup_epochs", expected: "an integer ≥ 0", help: "linear lr warm-up epochs",
+        ConfigKey(name: "optim.warmup_epochs", expected: "an integer in 0...optim.epochs", help: "linear lr warm-up epochs",
                   read: { .int($0.warmupEpochs) }) { c, v in
-            guard case let .int(i) = v, i >= 0 else { return false }; c.warmupEpochs = i; return true
+            guard let i = v.int(in: 0...Limits.epochs) else { return false }; c.warmupEpochs = i; return true
         },
     ]
 
@@ -177,7 +178,7 @@ extension TrainingConfig {
         for (key, value) in ordered {
             guard let k = ConfigKey.byName[key] else {
                 let hint = ConfigKey.closest(to: key).map { "; did you mean `\($0)`?" } ?? ""
-                throw ConfigKeyError(key: key, message: "unknown key\(hint) Valid keys: \(ConfigKey.all.map(\.name).joined(separator: ", "))")
+                throw ConfigKeyError(key: key, message: "unknown key\(hint) Valid keys: \(listed(ConfigKey.all.map(\.name)))")
             }
             guard k.applies(to: config.method) else {
                 throw ConfigKeyError(key: key, message: ConfigKey.notOfMethod(key, config.method))
@@ -186,12 +187,24 @@ extension TrainingConfig {
                 throw ConfigKeyError(key: key, message: "expected \(k.expected), got `\(value)`")
             }
         }
+        let keys = Set(overrides.map(\.key))
+        if keys.contains("model.predictor_hidden"),
+           overrides.contains(where: { $0.key == "model.predictor" && $0.value == .string("none") }) {
+            throw ConfigKeyError(key: "model.predictor_hidden",
+                                 message: "sets the width of a predictor this row removes (`model.predictor: none`); remove one of the two")
+        }
         if checkConflicts, let (key, problem) = config.conflict() { throw ConfigKeyError(key: key, message: problem) }
         return config
     }
 
-    /// A setting that another one makes meaningless, as (key, what to do), or nil.
+    /// A setting that another one makes meaningless or a run cannot honour, as (key, what to do), or nil.
     func conflict() -> (String, String)? {
+        if batch > trainingImages {
+            return ("optim.batch", "is \(batch), larger than protocol `\(protocolName)`'s \(trainingImages) training images; use at most \(trainingImages)")
+        }
+        if warmupEpochs > epochs {
+            return ("optim.warmup_epochs", "is \(warmupEpochs), more than the run's \(epochs) epochs; use at most \(epochs)")
+        }
         if !model.projectorOutputAffine && !model.projectorOutputBN {
             return ("model.projector_output_affine", "turns off γ, β of an output BN the projector does not have; also set `model.projector_output_bn: true`")
         }
@@ -226,27 +239,54 @@ extension ConfigKey {
         let own = all.filter { $0.applies(to: method) }.map(\.name)
         let owners = byName[key]?.methods?.joined(separator: ", ") ?? "?"
         return "`\(key)` is a key of \(owners), not of method `\(method)`; set `method:` in the same row, or use one of "
-            + own.joined(separator: ", ")
+            + listed(own)
     }
 
     /// The valid key with the smallest edit distance, if it is reasonably close.
     public static func closest(to key: String) -> String? {
-        let best = all.map { ($0.name, editDistance($0.name, key)) }.min { $0.1 < $1.1 }
-        guard let best, best.1 <= max(3, key.count / 3) else { return nil }
+        guard key.count <= 64 else { return nil }   // edit distance is quadratic in the length
+        let limit = max(3, key.count / 3)
+        let best = all.map { ($0.name, editDistance($0.name, key, limit: limit)) }.min { $0.1 < $1.1 }
+        guard let best, best.1 <= limit else { return nil }
         return best.0
     }
 }
 
-/// Levenshtein distance.
-public func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    var prev = Array(0...b.count)
-    for i in 1...max(a.count, 1) where !a.isEmpty {
-        var cur = [i] + Array(repeating: 0, count: b.count)
-        for j in 1...max(b.count, 1) where !b.isEmpty {
+/// The largest values the keys accept: what a run on this CPU can honour (PROTOCOLS.md sizes are
+/// far below them); the memory estimate (`TrainingConfig.estimatedPeakBytes`) checks the rest.
+public enum Limits {
+    /// Convnet widths: 8× the `mini` widths' largest (128).
+    public static let width = 1024
+    /// Projector / predictor widths: 4× the paper's d = 2048.
+    public static let headWidth = 8192
+    /// Training epochs (a `mini` epoch takes about a minute).
+    public static let epochs = 10_000
+    /// A batch never exceeds the largest training set (Fashion-MNIST's 60,000 images).
+    public static let batch = 60_000
+}
+
+/// Levenshtein distance (over Unicode scalars). With `limit`, any distance above it may be
+/// returned as `limit + 1`: the computation stops once every entry of a row exceeds it.
+public func editDistance(_ a: String, _ b: String, limit: Int = .max) -> Int {
+    let a = Array(a.unicodeScalars), b = Array(b.unicodeScalars)
+    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+    if abs(a.count - b.count) > limit { return limit + 1 }
+    var prev = Array(0...b.count), cur = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        cur[0] = i
+        var rowMin = i
+        for j in 1...b.count {
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            rowMin = min(rowMin, cur[j])
         }
-        prev = cur
+        if rowMin > limit { return limit + 1 }
+        swap(&prev, &cur)
     }
-    return a.isEmpty ? b.count : prev[b.count]
+    return prev[b.count]
+}
+
+/// Items for a message, comma-separated: the first `limit`, then "… and N more".
+public func listed(_ items: [String], limit: Int = 20) -> String {
+    let shown = items.prefix(limit).joined(separator: ", ")
+    return items.count > limit ? shown + ", … and \(items.count - limit) more" : shown
 }

@@ -16,6 +16,37 @@ public protocol RunHandle: AnyObject {
     var hasExited: Bool { get }
     /// Stops the run (the checkpoint stays, so it resumes later).
     func terminate()
+    /// How the run's process ended, once it has: nil while it runs or when unknown.
+    var exit: WorkerExit? { get }
+}
+
+extension RunHandle {
+    public var exit: WorkerExit? { nil }
+}
+
+/// How a worker process ended.
+public enum WorkerExit: Sendable, Equatable {
+    case status(Int32)
+    case signal(Int32)
+
+    /// Why a worker that sent no result stopped, and whether running it again can help: a kill
+    /// (the kernel's out-of-memory killer, a user) can be resumed; a crash of the same config
+    /// comes back on every attempt.
+    public static func message(_ exit: WorkerExit?) -> String {
+        switch exit {
+        case let .signal(s)? where [SIGKILL, SIGTERM, SIGINT, SIGHUP].contains(s):
+            return "worker was killed (signal \(s)) before it reported a result; "
+                + "rerun to resume from its last checkpoint (if the kernel killed it for memory, lower `optim.batch` first)"
+        case let .signal(s)?:
+            return "worker crashed (signal \(s)) before it reported a result; the same configuration crashes again, so rerunning "
+                + "will not help: see the worker's error output above and report it with this run's id"
+        case let .status(code)?:
+            return "worker exited with status \(code) without a result; the same configuration fails again, so rerunning "
+                + "will not help: see the worker's error output above"
+        case nil:
+            return "worker exited without a result (crashed or killed); rerun to resume from its last checkpoint"
+        }
+    }
 }
 
 public enum BackendError: Error, CustomStringConvertible {
@@ -93,4 +124,9 @@ final class LocalRunHandle: RunHandle, @unchecked Sendable {
     var hasExited: Bool { lock.lock(); defer { lock.unlock() }; return eof && events.isEmpty }
 
     func terminate() { if process.isRunning { process.terminate() } }
+
+    var exit: WorkerExit? {
+        guard hasExited else { return nil }
+        return process.terminationReason == .uncaughtSignal ? .signal(process.terminationStatus) : .status(process.terminationStatus)
+    }
 }

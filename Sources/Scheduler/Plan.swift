@@ -7,21 +7,31 @@ import Store
 public enum Plan {
     /// `rows` nil means all rows of the table; `seeds` nil means the table's default;
     /// `protocolName` replaces the table's protocol (e.g. run a `mini` table on `smoke`).
+    /// Throws `RegistryError.unresolvable` (at the row) for a config that cannot run: contradictory
+    /// settings, a batch the data cannot fill, or a peak memory estimate above `memoryLimit`.
     /// `notes` collects what was adapted to fit another protocol (a batch cut to the data set).
     public static func jobs(for table: ExperimentTable, rows: [String]? = nil, seeds: Int? = nil, protocolName: String? = nil,
                             epochs: Int? = nil, checkpointDirectory: String, dataDirectory: String? = nil,
+                            memoryLimit: Double = Double(ProcessInfo.processInfo.physicalMemory),
                             notes: inout [String]) throws -> [Job] {
         let selected = try (rows ?? table.rows.map(\.name)).map { try table.row(named: $0) }
         var jobs: [Job] = []
         for row in selected {
             var config = try table.resolvedConfig(for: row)
             if let protocolName, protocolName != config.protocolName {
-                let fitted = try TrainingConfig.named(protocolName).applying(row.overrides).fittedToData()
+                let fitted = try TrainingConfig.named(protocolName).applying(row.overrides, checkConflicts: false).fittedToData()
                 config = fitted.config
                 if let note = fitted.note { notes.append("\(table.id) `\(row.name)`: \(note)") }
             }
             if let epochs { config.epochs = epochs }
             if let dataDirectory { config.dataDirectory = dataDirectory }
+            // Everything a run could fail on deterministically is refused here, before any run starts.
+            do {
+                try config.validate(memoryLimit: memoryLimit)
+            } catch {
+                throw RegistryError.unresolvable(row: row.name, location: row.location,
+                                                 reason: "\(error)" + (epochs != nil || protocolName != nil ? " (with the command line's --epochs / --protocol)" : ""))
+            }
             for seed in 0..<UInt64(max(1, seeds ?? table.seeds)) {
                 let spec = try RunSpec(tableId: table.id, rowName: row.name, seed: seed, config: config,
                                        protocolVersion: TrainingConfig.codeVersion)

@@ -176,7 +176,7 @@ public final class Scheduler {
                     }
                 }
                 if running[id] != nil && entry.handle.hasExited {
-                    let message = "worker exited without a result (crashed or killed); rerun to resume from its last checkpoint"
+                    let message = WorkerExit.message(entry.handle.exit)
                     try ledger.fail(id, message: message)
                     summary.failed += 1
                     summary.failures.append("\(entry.current.label): \(message)")

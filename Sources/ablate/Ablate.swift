@@ -13,7 +13,17 @@ struct Ablate: ParsableCommand {
             var argv: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) } + [nil]
             execv("/proc/self/exe", &argv)   // returns only if it failed; then run as we are
         }
-        Self.main(nil)
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            // Errors of the library layers already say `error:` (or `path:line:column: error:`);
+            // printed as they are, not as "Error: error: …".
+            let text = "\(error)"
+            guard text.hasPrefix("error: ") || text.contains(": error: ") else { exit(withError: error) }
+            FileHandle.standardError.write(Data((text + "\n").utf8))
+            Foundation.exit(1)
+        }
     }
 
     static let configuration = CommandConfiguration(

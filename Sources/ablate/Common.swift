@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Registry
+import Report
+import SSL
 import Store
 
 /// Options every table command shares.
@@ -44,4 +46,58 @@ func gitState() -> (revision: String?, dirty: Bool) {
 /// The path of this executable (workers are started from it).
 func ownExecutable() -> String {
     (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
+/// The database and output directory every table command defaults to; the markdown files there
+/// are committed.
+let defaultDatabase = "results/ablate.sqlite"
+let defaultOutput = "results"
+
+func samePath(_ a: String, _ b: String) -> Bool {
+    URL(fileURLWithPath: a).standardizedFileURL.path == URL(fileURLWithPath: b).standardizedFileURL.path
+}
+
+/// Writes a table's markdown where it belongs and says where, without clobbering committed
+/// tables: results/<id>.md only for the default database and the table's own protocol and
+/// epochs (or an explicit `--output`); otherwise next to the scratch database. A file that counts
+/// more finished runs than this table is kept. Returns the line to print.
+func writeTable(_ markdown: String, table: ExperimentTable, output: String?, db: String, protocolName: String?,
+                epochs: Int?) throws -> String {
+    let ownSetup = (protocolName == nil || protocolName == table.protocolName) && epochs == nil
+    let committed = (defaultOutput as NSString).appendingPathComponent("\(table.id).md")
+    let directory = output ?? (samePath(db, defaultDatabase) && ownSetup ? defaultOutput : (db as NSString).deletingLastPathComponent)
+    let path = (directory.isEmpty ? "." : directory as NSString).appendingPathComponent("\(table.id).md")
+    if output == nil, samePath(path, committed), !(samePath(db, defaultDatabase) && ownSetup) {
+        let why = ownSetup ? "the database is not \(defaultDatabase)" : "this is not the table's own protocol (\(table.protocolName)) and epochs"
+        return "note: did not write \(committed) (\(why)); pass --output DIR to write this table"
+    }
+    if let old = try? String(contentsOfFile: path, encoding: .utf8), let had = TableReport.finishedRuns(inMarkdown: old),
+       let has = TableReport.finishedRuns(inMarkdown: markdown), has < had {
+        return "note: kept \(path): it counts \(had) finished run(s), this table \(has); delete it or pass --output DIR to write this one"
+    }
+    try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try markdown.write(toFile: path, atomically: true, encoding: .utf8)
+    return "wrote \(path)"
+}
+
+/// A path that must be a directory (or not exist yet); the message names the option.
+func validateDirectory(_ path: String, option: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+        throw ValidationError("\(option) \(path) is an existing file; expected a directory (it is created if missing); pass another path")
+    }
+}
+
+/// `--seeds N`: seeds 0..<N.
+let maxSeeds = 1000
+func validateSeeds(_ seeds: Int?) throws {
+    if let seeds, !(1...maxSeeds).contains(seeds) {
+        throw ValidationError("--seeds \(seeds): expected a number of seeds in 1...\(maxSeeds) (seeds 0..<N are run); pass e.g. --seeds 3")
+    }
+}
+
+func validateProtocol(_ name: String?) throws {
+    if let name, !TrainingConfig.protocolNames.contains(name) {
+        throw ValidationError("--protocol \(name): expected one of \(TrainingConfig.protocolNames.joined(separator: ", ")); pass e.g. --protocol smoke")
+    }
 }

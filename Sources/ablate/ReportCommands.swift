@@ -20,25 +20,29 @@ struct ReportCommand: ParsableCommand {
     @Argument(help: "Table id, or `all`.")
     var table: String
 
-    @Option(help: "Seeds to report, 0..<N (default: the table's).")
+    @Option(parsing: .unconditional, help: "Seeds to report, 0..<N (default: the table's).")
     var seeds: Int?
 
     @Option(name: .customLong("protocol"), help: "Report the runs made on another protocol (as `run --protocol`).")
     var protocolName: String?
 
-    @Option(help: "Directory the markdown files are written to.")
-    var output: String = "results"
+    @Option(help: "Directory the markdown files are written to (default: results/ for the default database and the table's own protocol, else the database's directory).")
+    var output: String?
 
     @OptionGroup var options: TableOptions
+
+    func validate() throws {
+        try validateSeeds(seeds)
+        try validateProtocol(protocolName)
+        if let output { try validateDirectory(output, option: "--output") }
+    }
 
     func run() throws {
         let store = try options.store()
         for t in try options.tables(table) {
             let markdown = try renderTable(t, store: store, seeds: seeds, protocolName: protocolName)
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-            let path = (output as NSString).appendingPathComponent("\(t.id).md")
-            try markdown.write(toFile: path, atomically: true, encoding: .utf8)
             print(markdown)
+            print(try writeTable(markdown, table: t, output: output, db: options.db, protocolName: protocolName, epochs: nil))
         }
     }
 }

@@ -13,7 +13,8 @@ struct Run: ParsableCommand {
         Every row × seed is one run, identified by a hash of its resolved configuration, seed and \
         training-code version. Finished runs are reused; failed, interrupted or missing ones are \
         (re)run, resuming from their last finished epoch. Results go to the SQLite database; the \
-        markdown table is written to results/<table-id>.md at the end.
+        markdown table is written to results/<table-id>.md at the end (next to --db for another \
+        database, protocol or epochs; a table with more finished runs is never replaced).
 
         Examples:
           ablate run simsiam-fig2                     # the table's rows and default seeds
@@ -27,16 +28,17 @@ struct Run: ParsableCommand {
     @Option(help: "Comma-separated row names (default: all rows).")
     var rows: String?
 
-    @Option(help: "Number of seeds, 0..<N (default: the table's).")
+    // NOTE: `.unconditional` takes `-3` as the value, so `validate` can say what is wrong with it.
+    @Option(parsing: .unconditional, help: "Number of seeds, 0..<N (default: the table's).")
     var seeds: Int?
 
     @Option(name: .customLong("protocol"), help: "Run on another protocol than the table's (smoke or mini).")
     var protocolName: String?
 
-    @Option(help: "Override the number of epochs (a different config: new run ids).")
+    @Option(parsing: .unconditional, help: "Override the number of epochs (a different config: new run ids).")
     var epochs: Int?
 
-    @Option(help: "Parallel worker processes; the cores are split between them.")
+    @Option(parsing: .unconditional, help: "Parallel worker processes; the cores are split between them.")
     var workers: Int = 1
 
     @Option(help: "Directory for per-epoch checkpoints of unfinished runs.")
@@ -45,14 +47,32 @@ struct Run: ParsableCommand {
     @Option(help: "Directory with Fashion-MNIST's *-ubyte.gz files (mini).")
     var data: String?
 
-    @Option(help: "Directory the markdown tables are written to.")
-    var output: String = "results"
+    @Option(help: "Directory the markdown tables are written to (default: results/ for the default database and the table's own protocol and epochs, else the database's directory).")
+    var output: String?
 
     @OptionGroup var options: TableOptions
 
+    /// Every option is checked before a table is read or a run starts.
+    func validate() throws {
+        try validateSeeds(seeds)
+        if workers < 1 || workers > 64 {
+            throw ValidationError("--workers \(workers): expected 1...64 parallel worker processes; pass e.g. --workers 2")
+        }
+        if let epochs, !(1...Limits.epochs).contains(epochs) {
+            throw ValidationError("--epochs \(epochs): expected an integer in 1...\(Limits.epochs); pass e.g. --epochs 10")
+        }
+        if let rows, rowNames(rows).contains(where: \.isEmpty) {
+            throw ValidationError("--rows \"\(rows)\" has an empty row name; expected comma-separated row names; "
+                                  + "pass e.g. --rows \"baseline,no predictor\" or leave --rows out for every row")
+        }
+        try validateProtocol(protocolName)
+        try validateDirectory(checkpoints, option: "--checkpoints")
+        if let output { try validateDirectory(output, option: "--output") }
+    }
+
     func run() throws {
         let tables = try options.tables(table)
-        let rowNames = rows.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        let rowNames = rows.map(rowNames)
         var jobs: [Job] = [], notes: [String] = []
         for t in tables {
             jobs += try Plan.jobs(for: t, rows: rowNames, seeds: seeds, protocolName: protocolName, epochs: epochs,
@@ -76,14 +96,16 @@ struct Run: ParsableCommand {
         for f in summary.failures { print("  failed: \(f)") }
         for t in tables {
             let markdown = try renderTable(t, store: store, seeds: seeds, protocolName: protocolName, epochs: epochs)
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-            let path = (output as NSString).appendingPathComponent("\(t.id).md")
-            try markdown.write(toFile: path, atomically: true, encoding: .utf8)
             print("\n" + markdown)
-            print("wrote \(path)")
+            print(try writeTable(markdown, table: t, output: output, db: options.db, protocolName: protocolName, epochs: epochs))
         }
         if summary.failed > 0 { throw ExitCode(1) }
     }
+}
+
+/// `--rows "a, b"` → ["a", "b"] (an empty name stays, for `validate` to refuse).
+func rowNames(_ list: String) -> [String] {
+    list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
 }
 
 func statusLine(_ s: SchedulerStatus) -> String {

@@ -103,7 +103,7 @@ final class ExperimentFileTests: XCTestCase {
         XCTAssertEqual(choice.first?.expected, ConfigKey.byName["model.predictor"]?.expected)
         let quoted = try diagnostics(replacing: [15: "      optim.epochs: \"20\""])
         XCTAssertEqual(quoted.first?.location.description, "bad.yaml:15:21")
-        XCTAssertEqual(quoted.first?.expected, "a positive integer")
+        XCTAssertEqual(quoted.first?.expected, "an integer in 1...10000")
     }
 
     /// A key of another method is refused at its file:line:column, naming the row's method.
