@@ -81,7 +81,8 @@ final class ClaimTests: XCTestCase {
         }
         XCTAssertThrowsError(try RowDescription(name: "r", paperValue: "1", paperSource: "", claimText: "shrinks")) { error in
             XCTAssertEqual("\(error)", "row `r`: cannot read the claim `shrinks`; write one of: collapses, does-not-collapse, "
-                           + "diverges, within <pts> of <row>, below <row>, above <row>")
+                           + "diverges, within <pts> of <row>, below <row>, above <row>, <metric> rises, <metric> falls, "
+                           + "<metric> falls after epoch <k>")
         }
         XCTAssertNil(try RowDescription(name: "r", paperValue: "1", paperSource: "", claimText: " ").claim)
     }
