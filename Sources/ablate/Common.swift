@@ -61,8 +61,9 @@ func samePath(_ a: String, _ b: String) -> Bool {
 /// tables: results/<id>.md only for the default database and the table's own protocol and
 /// epochs (or an explicit `--output`); otherwise next to the scratch database. A file that counts
 /// more finished runs than this table is kept. Returns the line to print.
-func writeTable(_ markdown: String, table: ExperimentTable, output: String?, db: String, protocolName: String?,
+func writeTable(_ report: TableReport, table: ExperimentTable, output: String?, db: String, protocolName: String?,
                 epochs: Int?) throws -> String {
+    let markdown = report.markdown()
     let ownSetup = (protocolName == nil || protocolName == table.protocolName) && epochs == nil
     let committed = (defaultOutput as NSString).appendingPathComponent("\(table.id).md")
     let directory = output ?? (samePath(db, defaultDatabase) && ownSetup ? defaultOutput : (db as NSString).deletingLastPathComponent)
@@ -75,9 +76,21 @@ func writeTable(_ markdown: String, table: ExperimentTable, output: String?, db:
        let has = TableReport.finishedRuns(inMarkdown: markdown), has < had {
         return "note: kept \(path): it counts \(had) finished run(s), this table \(has); delete it or pass --output DIR to write this one"
     }
+    // The table's curves go beside it, in figures/, linked from the markdown.
+    let figures = report.figures
+    var written = markdown
+    if !figures.isEmpty {
+        let folder = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("figures")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        written += "\nCurves (mean over seeds, ± std where a row has several):\n\n"
+        for figure in figures {
+            try figure.svg().write(toFile: (folder as NSString).appendingPathComponent(figure.name + ".svg"), atomically: true, encoding: .utf8)
+            written += "![\(figure.yLabel)](figures/\(figure.name).svg)\n"
+        }
+    }
     try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    try markdown.write(toFile: path, atomically: true, encoding: .utf8)
-    return "wrote \(path)"
+    try written.write(toFile: path, atomically: true, encoding: .utf8)
+    return "wrote \(path)" + (figures.isEmpty ? "" : " and \(figures.count) figure(s) in figures/")
 }
 
 /// A path that must be a directory (or not exist yet); the message names the option.

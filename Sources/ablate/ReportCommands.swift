@@ -40,16 +40,12 @@ struct ReportCommand: ParsableCommand {
     func run() throws {
         let store = try options.store()
         for t in try options.tables(table) {
-            let markdown = try renderTable(t, store: store, seeds: seeds, protocolName: protocolName)
+            let report = try tableReport(t, store: store, seeds: seeds, protocolName: protocolName)
+            let markdown = report.markdown()
             print(markdown)
-            print(try writeTable(markdown, table: t, output: output, db: options.db, protocolName: protocolName, epochs: nil))
+            print(try writeTable(report, table: t, output: output, db: options.db, protocolName: protocolName, epochs: nil))
         }
     }
-}
-
-/// The markdown of one table from the store (with the same protocol / epochs choices as `run`).
-func renderTable(_ t: ExperimentTable, store: Store, seeds: Int?, protocolName: String?, epochs: Int? = nil) throws -> String {
-    try tableReport(t, store: store, seeds: seeds, protocolName: protocolName, epochs: epochs).markdown()
 }
 
 /// The report of one table from the store (with the same protocol / epochs choices as `run`).

@@ -95,9 +95,10 @@ struct Run: ParsableCommand {
         print("ran \(summary.ranNow), reused \(summary.skipped), failed \(summary.failed) of \(summary.total)")
         for f in summary.failures { print("  failed: \(f)") }
         for t in tables {
-            let markdown = try renderTable(t, store: store, seeds: seeds, protocolName: protocolName, epochs: epochs)
+            let report = try tableReport(t, store: store, seeds: seeds, protocolName: protocolName, epochs: epochs)
+            let markdown = report.markdown()
             print("\n" + markdown)
-            print(try writeTable(markdown, table: t, output: output, db: options.db, protocolName: protocolName, epochs: epochs))
+            print(try writeTable(report, table: t, output: output, db: options.db, protocolName: protocolName, epochs: epochs))
         }
         if summary.failed > 0 { throw ExitCode(1) }
     }
