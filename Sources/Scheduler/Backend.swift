@@ -8,6 +8,14 @@ public protocol ExecutionBackend {
     func launch(_ spec: Job, threads: Int) throws -> RunHandle
 }
 
+/// A back end that queues runs itself (a Slurm job array): the scheduler claims every run it
+/// can, instead of one per free worker slot, and hands the claimed ones over in one call.
+public protocol BatchExecutionBackend: ExecutionBackend {
+    /// Starts `specs` together; one handle per spec, in the same order. Throwing means none
+    /// was started.
+    func launch(batch specs: [Job], threads: Int) throws -> [RunHandle]
+}
+
 public protocol RunHandle: AnyObject {
     var runId: String { get }
     /// Events received since the last call.
