@@ -35,6 +35,9 @@ public final class SlurmBackend: BatchExecutionBackend {
     let commands: SlurmCommands
     /// How often a followed array is asked for its state.
     public var refreshEvery: TimeInterval = 1
+    /// How long a task Slurm reports COMPLETED may take to show its result in the event file
+    /// (a network file system's attribute cache can lag behind the node that wrote it).
+    public var resultGrace: TimeInterval = 10
     private var arrays: [String: SlurmArray] = [:]
     /// The array jobs submitted by this back end, in order.
     public private(set) var submittedJobs: [String] = []
@@ -105,7 +108,7 @@ public final class SlurmBackend: BatchExecutionBackend {
                 submittedNow.append(array)
                 for (task, spec) in group.enumerated() {
                     array.follow(task)
-                    handles[spec.id] = SlurmRunHandle(runId: spec.id, array: array, task: task, eventsPath: runFile(spec.id, "events"))
+                    handles[spec.id] = handle(spec.id, array, task)
                 }
             }
         } catch {
@@ -123,7 +126,6 @@ public final class SlurmBackend: BatchExecutionBackend {
         guard parts.count == 2, let task = Int(parts[1]) else { return nil }
         let array = self.array(String(parts[0]))
         array.follow(task)
-        let eventsPath = runFile(spec.id, "events")
         var state = array.state(of: task, refresh: true)
         if state == .active && !array.lists(task) {
             // Submitted long ago and not listed: ask once more; unlisted twice, it was cancelled.
@@ -131,11 +133,15 @@ public final class SlurmBackend: BatchExecutionBackend {
         }
         switch state {
         case .active:
-            return SlurmRunHandle(runId: spec.id, array: array, task: task, eventsPath: eventsPath)
+            return handle(spec.id, array, task)
         case .ended, .gone:
-            let hasResult = EventFile.read(eventsPath).contains { if case .finished = $0 { return true } else { return false } }
-            return hasResult ? SlurmRunHandle(runId: spec.id, array: array, task: task, eventsPath: eventsPath) : nil
+            let hasResult = EventFile.read(runFile(spec.id, "events")).contains { if case .finished = $0 { return true } else { return false } }
+            return hasResult ? handle(spec.id, array, task) : nil
         }
+    }
+
+    private func handle(_ runId: String, _ array: SlurmArray, _ task: Int) -> SlurmRunHandle {
+        SlurmRunHandle(runId: runId, array: array, task: task, eventsPath: runFile(runId, "events"), resultGrace: resultGrace)
     }
 
     private func array(_ jobId: String) -> SlurmArray {
@@ -218,12 +224,14 @@ final class SlurmRunHandle: RunHandle {
     let array: SlurmArray
     let task: Int
     let eventsPath: String
+    let resultGrace: TimeInterval
+    private var completedAt: Date?
     private var offset: UInt64 = 0
     private var partial = Data()
     private var exited = false
 
-    init(runId: String, array: SlurmArray, task: Int, eventsPath: String) {
-        self.runId = runId; self.array = array; self.task = task; self.eventsPath = eventsPath
+    init(runId: String, array: SlurmArray, task: Int, eventsPath: String, resultGrace: TimeInterval) {
+        self.runId = runId; self.array = array; self.task = task; self.eventsPath = eventsPath; self.resultGrace = resultGrace
     }
 
     var label: String { "Slurm task \(array.jobId)_\(task)" }
@@ -235,6 +243,11 @@ final class SlurmRunHandle: RunHandle {
             let state = array.state(of: task)
             guard state != .active else { return events }
             events += readNew()   // what the task wrote before it ended
+            if !events.contains(where: isResult), case let .ended(s) = state, s.state == "COMPLETED" {
+                // The worker exited 0, so its result is on its way to this host's view of the file.
+                completedAt = completedAt ?? Date()
+                if Date().timeIntervalSince(completedAt ?? Date()) < resultGrace { return events }
+            }
             if !events.contains(where: isResult) {
                 let what: String
                 switch state {

@@ -155,6 +155,24 @@ final class SlurmBackendTests: XCTestCase {
         XCTAssertTrue(handle.hasExited)
     }
 
+    /// A task that exited 0 may show its result a little later (a network file system's cache):
+    /// it is waited for, up to `resultGrace`; then the run fails saying so.
+    func testACompletedTaskGetsTimeForItsResultToShowUp() throws {
+        let b = try backend()
+        b.resultGrace = 0.2
+        let handles = try b.launch(batch: [job("t", "a"), job("t", "b")], threads: 1)
+        slurm.jobs["101"] = FakeSlurm.task("101", "0-1", "COMPLETED")
+        XCTAssertTrue(handles[0].poll().isEmpty)
+        XCTAssertFalse(handles[0].hasExited)
+        try appendEvents(b, "t-a", Fixture.succeeds("t-a").flatMap { $0 })
+        guard case .finished? = handles[0].poll().last else { return XCTFail("the late result is collected") }
+
+        XCTAssertTrue(handles[1].poll().isEmpty)
+        Thread.sleep(forTimeInterval: 0.25)
+        guard case let .failed(_, message)? = handles[1].poll().last else { return XCTFail("no result after the grace") }
+        XCTAssertTrue(message.hasPrefix("Slurm task 101_1 COMPLETED (reason None, exit code 0:0"), message)
+    }
+
     /// A task cancelled while pending can vanish from `scontrol`: unlisted twice, it is cancelled.
     func testATaskNoLongerListedCountsAsCancelled() throws {
         let b = try backend()
