@@ -130,13 +130,15 @@ final class SlurmArray {
 
     enum Task: Equatable { case active, ended(SlurmTaskState), gone }
 
-    func state(of task: Int, refresh force: Bool = false) -> Task {
-        if force || Date().timeIntervalSince(lastRefresh) >= refreshEvery { refresh() }
+    /// The task's state, asking Slurm first if the last answer is older than `refreshEvery`
+    /// (or never, with `refresh: false`).
+    func state(of task: Int, refresh: Bool = true) -> Task {
+        if refresh && Date().timeIntervalSince(lastRefresh) >= refreshEvery { self.refresh() }
         if let s = tasks[task] { return s.isActive ? .active : .ended(s) }
         return (unlisted[task] ?? 0) >= 2 ? .gone : .active
     }
 
-    private func refresh() {
+    func refresh() {
         lastRefresh = Date()
         let (status, output) = commands.run(["scontrol", "-o", "show", "job", jobId])
         let unknownJob = output.contains("Invalid job id")

@@ -93,22 +93,23 @@ public final class SlurmBackend: BatchExecutionBackend {
     /// result in its event file), and submits the others, one array job per table. `threads`
     /// is not used: a task's threads are its `--cpus-per-task`.
     public func launch(batch specs: [Job], threads: Int) throws -> [RunHandle] {
-        var handles: [String: RunHandle] = [:]
-        var toSubmit: [Job] = []
-        for spec in specs {
-            if let handle = reattach(spec) { handles[spec.id] = handle; reattached.append(spec.id) } else { toSubmit.append(spec) }
+        var handles = [RunHandle?](repeating: nil, count: specs.count)
+        for (i, handle) in reattach(specs).enumerated() where handle != nil {
+            handles[i] = handle
+            reattached.append(specs[i].id)
         }
+        let toSubmit = specs.indices.filter { handles[$0] == nil }
         var tables: [String] = []
-        for spec in toSubmit where !tables.contains(spec.tableId) { tables.append(spec.tableId) }
+        for i in toSubmit where !tables.contains(specs[i].tableId) { tables.append(specs[i].tableId) }
         var submittedNow: [SlurmArray] = []
         do {
             for table in tables {
-                let group = toSubmit.filter { $0.tableId == table }
-                let array = try submit(group, table: table)
+                let group = toSubmit.filter { specs[$0].tableId == table }
+                let array = try submit(group.map { specs[$0] }, table: table)
                 submittedNow.append(array)
-                for (task, spec) in group.enumerated() {
+                for (task, i) in group.enumerated() {
                     array.follow(task)
-                    handles[spec.id] = handle(spec.id, array, task)
+                    handles[i] = handle(specs[i].id, array, task)
                 }
             }
         } catch {
@@ -116,27 +117,32 @@ public final class SlurmBackend: BatchExecutionBackend {
             for array in submittedNow { _ = commands.run(["scancel", array.jobId]) }
             throw error
         }
-        return specs.map { handles[$0.id]! }
+        return handles.compactMap { $0 }
     }
 
-    /// A handle on the attempt recorded in `runs/<id>.task`, if it may still deliver a result.
-    func reattach(_ spec: Job) -> RunHandle? {
-        guard let text = try? String(contentsOfFile: runFile(spec.id, "task"), encoding: .utf8) else { return nil }
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "_")
-        guard parts.count == 2, let task = Int(parts[1]) else { return nil }
-        let array = self.array(String(parts[0]))
-        array.follow(task)
-        var state = array.state(of: task, refresh: true)
-        if state == .active && !array.lists(task) {
-            // Submitted long ago and not listed: ask once more; unlisted twice, it was cancelled.
-            state = array.state(of: task, refresh: true)
+    /// Handles on the attempts recorded in `runs/<id>.task` that may still deliver a result
+    /// (queued, running, or ended with the result in the event file); nil for the others.
+    /// Each array is asked once, or twice when a task is not listed (unlisted twice: cancelled).
+    func reattach(_ specs: [Job]) -> [RunHandle?] {
+        let recorded: [(array: SlurmArray, task: Int)?] = specs.map { spec in
+            guard let text = try? String(contentsOfFile: runFile(spec.id, "task"), encoding: .utf8) else { return nil }
+            let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "_")
+            guard parts.count == 2, let task = Int(parts[1]) else { return nil }
+            let array = self.array(String(parts[0]))
+            array.follow(task)
+            return (array, task)
         }
-        switch state {
-        case .active:
-            return handle(spec.id, array, task)
-        case .ended, .gone:
-            let hasResult = EventFile.read(runFile(spec.id, "events")).contains { if case .finished = $0 { return true } else { return false } }
-            return hasResult ? handle(spec.id, array, task) : nil
+        var asked: Set<String> = []
+        for case let (array, _)? in recorded where asked.insert(array.jobId).inserted {
+            array.refresh()
+            let unlisted = recorded.contains { entry in entry.map { $0.array === array && !array.lists($0.task) } ?? false }
+            if unlisted { array.refresh() }
+        }
+        return zip(specs, recorded).map { spec, entry in
+            guard let (array, task) = entry else { return nil }
+            if array.state(of: task, refresh: false) == .active { return handle(spec.id, array, task) }
+            let events = EventFile.read(runFile(spec.id, "events"))
+            return events.contains { if case .finished = $0 { return true } else { return false } } ? handle(spec.id, array, task) : nil
         }
     }
 

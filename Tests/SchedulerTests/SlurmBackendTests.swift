@@ -202,6 +202,8 @@ final class SlurmBackendTests: XCTestCase {
         let second = try backend()
         let handles = try second.launch(batch: jobs, threads: 1)
         XCTAssertEqual(second.reattached, ["t-a", "t-b"])
+        XCTAssertEqual(slurm.calls.filter { $0 == ["scontrol", "-o", "show", "job", "101"] }.count, 2,
+                       "one look at the array, and one more because a task is not listed")
         XCTAssertEqual(second.submittedJobs, ["102"])
         XCTAssertTrue(try String(contentsOfFile: slurm.submissions[1].last!, encoding: .utf8).contains("runs=(t-c t-d)"))
         XCTAssertEqual(try String(contentsOfFile: second.runFile("t-c", "task"), encoding: .utf8), "102_0\n")
