@@ -261,5 +261,8 @@ extension CLITests {
         let (status, local) = try output(["run", "simsiam-fig2", "--detach", "--db", db])
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(local.contains("--detach needs --backend slurm"), local)
+        let (timeStatus, time) = try output(["run", "simsiam-fig2", "--backend", "slurm", "--time", "90min", "--db", db])
+        XCTAssertNotEqual(timeStatus, 0)
+        XCTAssertTrue(time.contains("--time `90min` is not a Slurm time limit; use HH:MM:SS"), time)
     }
 }
