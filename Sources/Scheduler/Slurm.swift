@@ -156,6 +156,9 @@ final class SlurmArray {
     /// Whether the last refresh listed `task`.
     func lists(_ task: Int) -> Bool { tasks[task] != nil }
 
+    /// What the last refresh said of `task` (nil: not listed).
+    func listed(_ task: Int) -> SlurmTaskState? { tasks[task] }
+
     /// Makes sure a never-seen task counts as unlisted too.
     func follow(_ task: Int) { if tasks[task] == nil && unlisted[task] == nil { unlisted[task] = 0 } }
 

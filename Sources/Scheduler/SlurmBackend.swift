@@ -124,14 +124,7 @@ public final class SlurmBackend: BatchExecutionBackend {
     /// (queued, running, or ended with the result in the event file); nil for the others.
     /// Each array is asked once, or twice when a task is not listed (unlisted twice: cancelled).
     func reattach(_ specs: [Job]) -> [RunHandle?] {
-        let recorded: [(array: SlurmArray, task: Int)?] = specs.map { spec in
-            guard let text = try? String(contentsOfFile: runFile(spec.id, "task"), encoding: .utf8) else { return nil }
-            let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "_")
-            guard parts.count == 2, let task = Int(parts[1]) else { return nil }
-            let array = self.array(String(parts[0]))
-            array.follow(task)
-            return (array, task)
-        }
+        let recorded = specs.map { recordedTask($0.id) }
         var asked: Set<String> = []
         for case let (array, _)? in recorded where asked.insert(array.jobId).inserted {
             array.refresh()
@@ -144,6 +137,29 @@ public final class SlurmBackend: BatchExecutionBackend {
             let events = EventFile.read(runFile(spec.id, "events"))
             return events.contains { if case .finished = $0 { return true } else { return false } } ? handle(spec.id, array, task) : nil
         }
+    }
+
+    /// The array task `runs/<id>.task` names (the last attempt submitted for the run).
+    private func recordedTask(_ runId: String) -> (array: SlurmArray, task: Int)? {
+        guard let text = try? String(contentsOfFile: runFile(runId, "task"), encoding: .utf8) else { return nil }
+        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "_")
+        guard parts.count == 2, let task = Int(parts[1]) else { return nil }
+        let array = self.array(String(parts[0]))
+        array.follow(task)
+        return (array, task)
+    }
+
+    /// For each run the spool names a task for, that task and Slurm's word on it, e.g.
+    /// `42_3 RUNNING (reason None, exit code 0:0, node n1)`; one `scontrol` per array.
+    public func taskStates(_ runIds: [String]) -> [String: String] {
+        var out: [String: String] = [:]
+        var asked: Set<String> = []
+        for id in runIds {
+            guard let (array, task) = recordedTask(id) else { continue }
+            if asked.insert(array.jobId).inserted { array.refresh() }
+            out[id] = "\(array.jobId)_\(task) " + (array.listed(task)?.summary ?? "not listed by Slurm (ended before MinJobAge, or cancelled)")
+        }
+        return out
     }
 
     private func handle(_ runId: String, _ array: SlurmArray, _ task: Int) -> SlurmRunHandle {

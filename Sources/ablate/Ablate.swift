@@ -31,6 +31,6 @@ struct Ablate: ParsableCommand {
           ablate report simsiam-fig2          # markdown → results/simsiam-fig2.md
           ablate train --protocol smoke       # one run, no database
         """,
-        subcommands: [Run.self, ReportCommand.self, List.self, Compare.self, Export.self, Train.self, Bench.self,
+        subcommands: [Run.self, Status.self, ReportCommand.self, List.self, Compare.self, Export.self, Train.self, Bench.self,
                       WorkerCommand.self])
 }
