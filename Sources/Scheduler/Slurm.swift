@@ -1,11 +1,12 @@
 import Foundation
 
 // What the Slurm back end asks of Slurm, and how it reads the answers. It relies on:
-// `sbatch --parsable` (prints `<job id>[;<cluster>]`), `scontrol -o show job <id>` (one line
-// per array task, or per range of pending tasks: `ArrayJobId`, `ArrayTaskId`, `JobState`,
-// `Reason`, `ExitCode`, `NodeList`), `scontrol -o show partition <p>`, `sinfo -h -o %R` and
-// `scancel <id>_<task>`. Not `sacct`: it needs slurmdbd, which small clusters often lack;
-// finished tasks stay visible to `scontrol` for the cluster's `MinJobAge`.
+// `sbatch --parsable --hold` (prints `<job id>[;<cluster>]`), `scontrol release <id>`,
+// `scontrol -o show job <id>` (one line per array task, or per range of pending tasks:
+// `ArrayJobId`, `ArrayTaskId`, `JobState`, `Reason`, `ExitCode`, `NodeList`),
+// `scontrol -o show partition <p>`, `sinfo -h -o %R` and `scancel <id>[_<task>]`. Not `sacct`:
+// it needs slurmdbd, which small clusters often lack; finished tasks stay visible to
+// `scontrol` for the cluster's `MinJobAge`.
 
 /// Runs a Slurm command; the output is stdout and stderr together.
 public struct SlurmCommands: Sendable {

@@ -178,7 +178,7 @@ public final class SlurmBackend: BatchExecutionBackend {
         var args = ["sbatch", "--parsable", "--job-name=ablate-\(table)",
                     "--array=0-\(count - 1)" + (options.arrayParallelism.map { "%\($0)" } ?? ""),
                     "--output=" + (options.spool as NSString).appendingPathComponent("logs/%A_%a.out"),
-                    "--chdir=\(workingDirectory)", "--no-requeue"]
+                    "--chdir=\(workingDirectory)", "--no-requeue", "--hold"]
         if let p = options.partition { args.append("--partition=\(p)") }
         if let t = options.time { args.append("--time=\(t)") }
         if let c = options.cpusPerTask { args.append("--cpus-per-task=\(c)") }
@@ -209,8 +209,17 @@ public final class SlurmBackend: BatchExecutionBackend {
             throw SlurmError.submissionFailed(command: args.joined(separator: " "), output: output)
         }
         submittedJobs.append(jobId)
-        for (task, spec) in specs.enumerated() {
-            try "\(jobId)_\(task)\n".write(toFile: runFile(spec.id, "task"), atomically: true, encoding: .utf8)
+        // Submitted held, released once every run's task is on the spool: if this process dies
+        // in between, nothing runs that a rerun would not know about (it would submit it again).
+        do {
+            for (task, spec) in specs.enumerated() {
+                try "\(jobId)_\(task)\n".write(toFile: runFile(spec.id, "task"), atomically: true, encoding: .utf8)
+            }
+            let (released, message) = commands.run(["scontrol", "release", jobId])
+            guard released == 0 else { throw SlurmError.submissionFailed(command: "scontrol release \(jobId)", output: message) }
+        } catch {
+            _ = commands.run(["scancel", jobId])
+            throw error
         }
         return array(jobId)
     }

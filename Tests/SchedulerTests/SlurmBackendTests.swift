@@ -24,6 +24,8 @@ final class FakeSlurm: @unchecked Sendable {
             case "sbatch":
                 nextJob += 1
                 return (0, "\(nextJob)\n")
+            case "scontrol" where args.dropFirst().first == "release":
+                return (0, "")
             case "scontrol" where args.dropLast().last == "job":
                 guard let text = jobs[args.last!] else { return (1, "slurm_load_jobs error: Invalid job id specified\n") }
                 return (0, text)
@@ -116,10 +118,13 @@ final class SlurmBackendTests: XCTestCase {
         let spool = tmp.appendingPathComponent("spool").path
         XCTAssertEqual(slurm.submissions.map { Array($0.dropLast()) }, [
             ["sbatch", "--parsable", "--job-name=ablate-t1", "--array=0-1%3", "--output=\(spool)/logs/%A_%a.out", "--chdir=\(tmp.path)",
-             "--no-requeue", "--partition=debug", "--time=01:00:00", "--cpus-per-task=2", "--mem=2G"],
+             "--no-requeue", "--hold", "--partition=debug", "--time=01:00:00", "--cpus-per-task=2", "--mem=2G"],
             ["sbatch", "--parsable", "--job-name=ablate-t2", "--array=0-0%3", "--output=\(spool)/logs/%A_%a.out", "--chdir=\(tmp.path)",
-             "--no-requeue", "--partition=debug", "--time=01:00:00", "--cpus-per-task=2", "--mem=2G"],
+             "--no-requeue", "--hold", "--partition=debug", "--time=01:00:00", "--cpus-per-task=2", "--mem=2G"],
         ])
+        XCTAssertEqual(slurm.calls.filter { $0.first == "scontrol" && $0.dropFirst().first == "release" }, [
+            ["scontrol", "release", "101"], ["scontrol", "release", "102"],
+        ], "submitted held, released once the spool names every task")
         let script = try String(contentsOfFile: try XCTUnwrap(slurm.submissions.first?.last), encoding: .utf8)
         XCTAssertTrue(script.contains("runs=(t1-a t1-b)"), script)
         XCTAssertTrue(script.contains(#"exec '/opt/ablate'\''s/ablate' worker --spec "$dir/$id.json" --events "$dir/$id.events""#), script)
