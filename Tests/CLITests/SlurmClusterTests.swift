@@ -8,26 +8,40 @@ final class SlurmClusterTests: XCTestCase {
     var tmp: URL!
     var env: [String: String] = [:]
 
+    /// Why the cluster tests are skipped (nil: a cluster answers); found out once per test run.
+    nonisolated(unsafe) static var unavailable: String??
+
     override func setUpWithError() throws {
-        guard let path = ProcessInfo.processInfo.environment["PATH"], path.split(separator: ":").contains(where: {
-            FileManager.default.isExecutableFile(atPath: "\($0)/sbatch")
-        }) else {
-            throw XCTSkip("no `sbatch` on the PATH; install slurmctld slurmd slurm-client and run scripts/slurm-test-cluster.sh up")
-        }
         env = ProcessInfo.processInfo.environment
         if env["SLURM_CONF"] == nil {
             let conf = (env["ABLATE_SLURM_DIR"] ?? "/tmp/ablate-slurm") + "/slurm.conf"
             if FileManager.default.fileExists(atPath: conf) { env["SLURM_CONF"] = conf }
         }
-        let (status, states) = command(["sinfo", "-h", "-o", "%T"])
-        guard status == 0, states.contains("idle") || states.contains("mixed") || states.contains("allocated") else {
-            throw XCTSkip("no Slurm cluster answers (sinfo: \(states.trimmingCharacters(in: .whitespacesAndNewlines))); run scripts/slurm-test-cluster.sh up")
-        }
+        if SlurmClusterTests.unavailable == nil { SlurmClusterTests.unavailable = .some(clusterProblem()) }
+        if let reason = SlurmClusterTests.unavailable ?? nil { throw XCTSkip(reason) }
         tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ablate-slurm-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
     }
 
     override func tearDownWithError() throws { if let tmp { try? FileManager.default.removeItem(at: tmp) } }
+
+    /// Nil when `sbatch` is on the PATH and `sinfo` sees a node; otherwise what is missing.
+    func clusterProblem() -> String? {
+        let path = env["PATH"] ?? ""
+        guard path.split(separator: ":").contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/sbatch") }) else {
+            return "no `sbatch` on the PATH; install slurmctld slurmd slurm-client and run scripts/slurm-test-cluster.sh up"
+        }
+        // Without a slurm.conf, sinfo retries for a minute before it fails.
+        let conf = env["SLURM_CONF"] ?? "/etc/slurm/slurm.conf"
+        guard FileManager.default.fileExists(atPath: conf) else {
+            return "no Slurm configuration at \(conf); run scripts/slurm-test-cluster.sh up (or set SLURM_CONF)"
+        }
+        let (status, states) = command(["sinfo", "-h", "-o", "%T"])
+        guard status == 0, states.contains("idle") || states.contains("mixed") || states.contains("allocated") else {
+            return "no Slurm cluster answers (sinfo: \(states.trimmingCharacters(in: .whitespacesAndNewlines))); run scripts/slurm-test-cluster.sh up"
+        }
+        return nil
+    }
 
     @discardableResult
     func command(_ args: [String]) -> (Int32, String) {
@@ -191,6 +205,9 @@ final class SlurmClusterTests: XCTestCase {
         XCTAssertEqual(s1, 0, t1)
         XCTAssertTrue(t1.contains("submitted 1, reused 0 of 1; run the same command again"), t1)
         XCTAssertEqual(try CLITests.query(db, "SELECT status FROM run"), [["running"]])
+        let (s0, status) = try output(["status", "simsiam-fig2", "--spool", spool, "--db", db])
+        XCTAssertEqual(s0, 0, status)
+        XCTAssertTrue(status.contains("simsiam-fig2: 1 run(s) stored, 1 running") && status.contains("baseline seed 0: running, Slurm task "), status)
         let (s2, t2) = try output(args(db))
         XCTAssertEqual(s2, 0, t2)
         XCTAssertTrue(t2.contains("followed 1 run(s) submitted earlier") && t2.contains("ran 1, reused 0, failed 0 of 1"), t2)
@@ -206,5 +223,24 @@ final class SlurmClusterTests: XCTestCase {
             if argv.contains("worker") && argv.contains(specPath) { return pid }
         }
         return nil
+    }
+}
+
+extension SlurmClusterTests {
+    /// The same table submitted twice at once: the second command finds the runs claimed by the
+    /// first, waits, and reuses them; one array is submitted, each run trains once.
+    func testSubmittingATableTwiceAtOnceRunsEachRunOnce() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (a, outA) = try ablate(args(db, seeds: 2, slurm: []), wait: false)
+        try waitFor("the first array") { taskFiles().count == 2 }
+        let (b, outB) = try ablate(args(db, seeds: 2, slurm: []), wait: false)
+        let textA = String(decoding: outA.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let textB = String(decoding: outB.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        a.waitUntilExit(); b.waitUntilExit()
+        XCTAssertEqual(a.terminationStatus, 0, textA)
+        XCTAssertEqual(b.terminationStatus, 0, textB)
+        XCTAssertTrue(textB.contains("ran 0, reused 2, failed 0 of 2"), textB)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: spool + "/arrays").count, 1, "one submission")
+        XCTAssertEqual(try CLITests.query(db, "SELECT status, attempts FROM run"), [["finished", "1"], ["finished", "1"]])
     }
 }
