@@ -1,8 +1,8 @@
 import Foundation
 
 /// Where runs execute. The scheduler only needs to start a run and collect its events; the
-/// local back end runs worker processes on this machine, a Slurm back end would submit
-/// `sbatch` array jobs and read their event files — everything else is shared.
+/// local back end runs worker processes on this machine, the Slurm back end (SlurmBackend.swift)
+/// submits `sbatch` array jobs and reads their event files — everything else is shared.
 public protocol ExecutionBackend {
     /// Starts `spec`; its events arrive through the handle.
     func launch(_ spec: Job, threads: Int) throws -> RunHandle

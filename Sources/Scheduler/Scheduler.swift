@@ -60,8 +60,9 @@ public struct SchedulerSummary: Sendable, Equatable {
     public var submitted = 0
 }
 
-/// Runs a list of specs on `workers` parallel workers, skipping finished runs, waiting for runs
-/// that another live process holds, and taking over abandoned ones.
+/// Runs a list of specs on `workers` parallel workers (or, on a `BatchExecutionBackend`, all
+/// at once as the back end queues them), skipping finished runs, waiting for runs that another
+/// live process holds, and taking over abandoned ones.
 public final class Scheduler {
     let ledger: RunLedger
     let backend: ExecutionBackend
