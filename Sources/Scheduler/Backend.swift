@@ -1,11 +1,19 @@
 import Foundation
 
 /// Where runs execute. The scheduler only needs to start a run and collect its events; the
-/// local back end runs worker processes on this machine, a Slurm back end would submit
-/// `sbatch` array jobs and read their event files — everything else is shared.
+/// local back end runs worker processes on this machine, the Slurm back end (SlurmBackend.swift)
+/// submits `sbatch` array jobs and reads their event files — everything else is shared.
 public protocol ExecutionBackend {
     /// Starts `spec`; its events arrive through the handle.
     func launch(_ spec: Job, threads: Int) throws -> RunHandle
+}
+
+/// A back end that queues runs itself (a Slurm job array): the scheduler claims every run it
+/// can, instead of one per free worker slot, and hands the claimed ones over in one call.
+public protocol BatchExecutionBackend: ExecutionBackend {
+    /// Starts `specs` together; one handle per spec, in the same order. Throwing means none
+    /// was started.
+    func launch(batch specs: [Job], threads: Int) throws -> [RunHandle]
 }
 
 public protocol RunHandle: AnyObject {

@@ -56,10 +56,13 @@ public struct SchedulerStatus: Sendable {
 public struct SchedulerSummary: Sendable, Equatable {
     public var total = 0, ranNow = 0, skipped = 0, failed = 0
     public var failures: [String] = []
+    /// Runs handed to the back end and left running (`detach`).
+    public var submitted = 0
 }
 
-/// Runs a list of specs on `workers` parallel workers, skipping finished runs, waiting for runs
-/// that another live process holds, and taking over abandoned ones.
+/// Runs a list of specs on `workers` parallel workers (or, on a `BatchExecutionBackend`, all
+/// at once as the back end queues them), skipping finished runs, waiting for runs that another
+/// live process holds, and taking over abandoned ones.
 public final class Scheduler {
     let ledger: RunLedger
     let backend: ExecutionBackend
@@ -72,6 +75,11 @@ public final class Scheduler {
     /// Checked every poll; when true (e.g. after Ctrl-C) the workers are stopped, their runs are
     /// marked interrupted (they resume from their checkpoints next time) and `run` throws.
     public var shouldStop: () -> Bool = { false }
+    /// With a batch back end: return once the runs claimed at the start are submitted, leaving
+    /// them to the back end (runs held by another process are not waited for). They stay
+    /// `running` in the ledger; a later `run` of the same specs collects them. Ignored for back
+    /// ends that start runs one at a time (their workers would die with this process).
+    public var detach = false
 
     public init(ledger: RunLedger, backend: ExecutionBackend, workers: Int, cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.ledger = ledger
@@ -90,6 +98,19 @@ public final class Scheduler {
         var runSeconds: [Double] = []
         var startedAt: [String: Date] = [:]
         var lastWaitingCheck = Date()
+        let batches = backend as? BatchExecutionBackend
+        let slots = batches == nil ? workers : Int.max
+        let detach = self.detach && batches != nil
+
+        /// Starts claimed runs: all in one call on a batch back end (a failure fails them all),
+        /// otherwise one by one (a failure fails that run only).
+        func launch(_ specs: [Job]) -> [Result<RunHandle, Error>] {
+            guard let batches else { return specs.map { spec in Result { try backend.launch(spec, threads: threadsPerWorker) } } }
+            guard !specs.isEmpty else { return [] }
+            do { return try batches.launch(batch: specs, threads: threadsPerWorker).map { .success($0) } } catch {
+                return specs.map { _ in .failure(error) }
+            }
+        }
 
         func status(_ message: String? = nil) -> SchedulerStatus {
             let mean = runSeconds.isEmpty ? nil : runSeconds.reduce(0, +) / Double(runSeconds.count)
@@ -121,31 +142,39 @@ public final class Scheduler {
                 stopAll("interrupted; rerun to resume from the last finished epoch")
                 throw SchedulerError.interrupted(running: n)
             }
-            // Fill free slots.
-            while running.count < workers, let spec = queue.popFirst() {
+            // Fill free slots: one per worker, or every run that can be claimed when the back end
+            // queues runs itself; then start what was claimed.
+            var claimed: [(spec: Job, label: String)] = []
+            while running.count + claimed.count < slots, let spec = queue.popFirst() {
                 switch try ledger.claim(spec, staleAfter: staleAfter) {
                 case .finished:
                     summary.skipped += 1
                 case .busy:
                     waiting.append(spec)
                 case .claimed:
-                    let label = labels[spec.id] ?? "\(spec.rowName) seed \(spec.seed)"
-                    let handle: RunHandle
-                    do {
-                        handle = try backend.launch(spec, threads: threadsPerWorker)
-                    } catch {
-                        try ledger.fail(spec.id, message: "\(error)")
-                        summary.failed += 1
-                        summary.failures.append("\(label): \(error)")
-                        continue
-                    }
+                    claimed.append((spec, labels[spec.id] ?? "\(spec.rowName) seed \(spec.seed)"))
+                }
+            }
+            for (entry, launched) in zip(claimed, launch(claimed.map(\.spec))) {
+                let (spec, label) = entry
+                switch launched {
+                case let .failure(error):
+                    try ledger.fail(spec.id, message: "\(error)")
+                    summary.failed += 1
+                    summary.failures.append("\(label): \(error)")
+                case let .success(handle):
                     running[spec.id] = (handle, spec, .init(runId: spec.id, label: label, epoch: 0, epochs: spec.config.epochs,
                                                             step: 0, steps: 0, loss: nil, secondsRemaining: nil))
                     startedAt[spec.id] = Date()
                 }
             }
+            if detach {
+                summary.submitted = running.count
+                display(status("submitted"))
+                return summary
+            }
             // Runs held by other processes: look again every few seconds.
-            if queue.isEmpty && running.count < workers && !waiting.isEmpty && Date().timeIntervalSince(lastWaitingCheck) > heartbeatEvery {
+            if queue.isEmpty && running.count < slots && !waiting.isEmpty && Date().timeIntervalSince(lastWaitingCheck) > heartbeatEvery {
                 queue.append(contentsOf: waiting)
                 waiting.removeAll()
                 lastWaitingCheck = Date()

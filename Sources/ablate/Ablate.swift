@@ -42,6 +42,6 @@ struct Ablate: ParsableCommand {
           ablate plot simsiam-fig2            # curves → results/figures/*.svg
           ablate train --protocol smoke       # one run, no database
         """,
-        subcommands: [Run.self, ReportCommand.self, Plot.self, List.self, Compare.self, Export.self, Train.self, Bench.self,
+        subcommands: [Run.self, Status.self, ReportCommand.self, Plot.self, List.self, Compare.self, Export.self, Train.self, Bench.self,
                       WorkerCommand.self])
 }

@@ -20,6 +20,11 @@ struct Run: ParsableCommand {
           ablate run simsiam-fig2                     # the table's rows and default seeds
           ablate run simsiam-table1 --rows "baseline,no predictor" --seeds 3
           ablate run all --protocol smoke --workers 2 # every table, on the seconds-long protocol
+          ablate run simsiam-fig2 --backend slurm --partition cpu --time 02:00:00 --cpus-per-task 4
+
+        With `--backend slurm` the runs still to do are submitted as one `sbatch --array` job per \
+        table; specs, events and checkpoints go to the spool directory, which every node must \
+        see. This process follows the array and stays the only writer of the database.
         """)
 
     @Argument(help: "Table id (see `ablate list`), or `all`.")
@@ -50,6 +55,30 @@ struct Run: ParsableCommand {
     @Option(help: "Directory the markdown tables are written to (default: results/ for the default database and the table's own protocol and epochs, else the database's directory).")
     var output: String?
 
+    @Option(help: "Where runs execute: local (worker processes here) or slurm (job arrays).")
+    var backend: String = "local"
+
+    @Option(help: "Slurm partition (default: the cluster's).")
+    var partition: String?
+
+    @Option(help: "Slurm time limit per run, HH:MM:SS.")
+    var time: String?
+
+    @Option(help: "Slurm cores per run (its threads).")
+    var cpusPerTask: Int?
+
+    @Option(help: "Slurm memory per run, e.g. 4G.")
+    var mem: String?
+
+    @Option(help: "Slurm: at most this many runs of an array at once.")
+    var arrayParallelism: Int?
+
+    @Option(help: "Slurm spool directory (specs, events, checkpoints), shared with the nodes.")
+    var spool: String = "results/spool"
+
+    @Flag(help: "Slurm: return once submitted; the same command run again collects the results.")
+    var detach = false
+
     @OptionGroup var options: TableOptions
 
     /// Every option is checked before a table is read or a run starts.
@@ -68,6 +97,17 @@ struct Run: ParsableCommand {
         try validateProtocol(protocolName)
         try validateDirectory(checkpoints, option: "--checkpoints")
         if let output { try validateDirectory(output, option: "--output") }
+        guard ["local", "slurm"].contains(backend) else { throw ValidationError("unknown back end `\(backend)`; use local or slurm") }
+        if backend == "local" {
+            let slurmOnly = [partition.map { _ in "--partition" }, time.map { _ in "--time" }, cpusPerTask.map { _ in "--cpus-per-task" },
+                             mem.map { _ in "--mem" }, arrayParallelism.map { _ in "--array-parallelism" }, detach ? "--detach" : nil]
+            if let first = slurmOnly.compactMap({ $0 }).first { throw ValidationError("\(first) needs --backend slurm") }
+        }
+        if let c = cpusPerTask, c < 1 { throw ValidationError("--cpus-per-task must be at least 1") }
+        if let k = arrayParallelism, k < 1 { throw ValidationError("--array-parallelism must be at least 1") }
+        if let t = time, t.range(of: #"^([0-9]+-)?[0-9]+(:[0-9]{2}){0,2}$"#, options: .regularExpression) == nil {
+            throw ValidationError("--time `\(t)` is not a Slurm time limit; use HH:MM:SS (or D-HH:MM:SS)")
+        }
     }
 
     func run() throws {
@@ -80,10 +120,18 @@ struct Run: ParsableCommand {
         }
         for note in notes { print("note: \(note)") }
         for job in jobs { try job.config.checkData() }   // a missing dataset fails here, not in every worker
+        var slurm: SlurmBackend?
+        if backend == "slurm" {
+            let b = SlurmBackend(executable: ownExecutable(), options: SlurmOptions(
+                partition: partition, time: time, cpusPerTask: cpusPerTask, mem: mem, arrayParallelism: arrayParallelism, spool: spool))
+            try b.preflight()   // no sbatch, an unknown partition, an unwritable spool: before anything is claimed
+            slurm = b
+        }
         let store = try options.store()
         let git = gitState()
         let ledger = StoreLedger(store: store, provenance: .current(gitRevision: git.revision, gitDirty: git.dirty))
-        let scheduler = Scheduler(ledger: ledger, backend: LocalProcessBackend(executable: ownExecutable()), workers: workers)
+        let scheduler = Scheduler(ledger: ledger, backend: slurm ?? LocalProcessBackend(executable: ownExecutable()), workers: workers)
+        scheduler.detach = detach
         let interrupted = InterruptFlag()
         scheduler.shouldStop = { interrupted.isSet }
         print("\(jobs.count) run(s) planned in \(tables.map(\.id).joined(separator: ", ")); database \(options.db)")
@@ -92,6 +140,14 @@ struct Run: ParsableCommand {
             live.update(statusLine(status))
         }
         live.finish("")
+        if let slurm {
+            if !slurm.submittedJobs.isEmpty { print("Slurm array job(s) \(slurm.submittedJobs.joined(separator: ", ")); spool \(slurm.options.spool)") }
+            if !slurm.reattached.isEmpty { print("followed \(slurm.reattached.count) run(s) submitted earlier") }
+        }
+        if summary.submitted > 0 {
+            print("submitted \(summary.submitted), reused \(summary.skipped) of \(summary.total); run the same command again to collect the results")
+            return
+        }
         print("ran \(summary.ranNow), reused \(summary.skipped), failed \(summary.failed) of \(summary.total)")
         for f in summary.failures { print("  failed: \(f)") }
         for t in tables {

@@ -15,7 +15,8 @@ final class CLITests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
 
     /// The `ablate` binary of the same build as this test bundle.
-    var executable: URL {
+    var executable: URL { CLITests.executable }
+    static var executable: URL {
         let bundle = Bundle(for: CLITests.self).bundleURL
         let candidates = [bundle.appendingPathComponent("ablate"), bundle.deletingLastPathComponent().appendingPathComponent("ablate")]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
@@ -74,7 +75,10 @@ final class CLITests: XCTestCase {
 
     // MARK: - Crash safety
 
-    func query(_ db: String, _ sql: String) throws -> [[String]] {
+    func query(_ db: String, _ sql: String) throws -> [[String]] { try CLITests.query(db, sql) }
+
+    /// The rows of `sql` on the database `db` (opened read-only), every value as text.
+    static func query(_ db: String, _ sql: String) throws -> [[String]] {
         var handle: OpaquePointer?
         guard sqlite3_open_v2(db, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK else { throw NSError(domain: "sqlite", code: 1) }
         defer { sqlite3_close(handle) }
@@ -232,5 +236,33 @@ extension CLITests {
         XCTAssertEqual(try query(db, "SELECT step FROM metric WHERE run_id = '\(id)' AND key = 'loss' ORDER BY step"),
                        [["1"], ["2"], ["3"]])
         XCTAssertEqual(try query(db, "SELECT count(*) FROM metric WHERE run_id = '\(id)' AND key = 'final.knn'"), [["1"]])
+    }
+}
+
+extension CLITests {
+    /// Bad input for the Slurm back end is reported before any run is claimed or submitted.
+    func testSlurmBackEndWithoutSbatchOrWithAnUnwritableSpoolFailsBeforeAnythingIsRecorded() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = ["run", "simsiam-fig2", "--protocol", "smoke", "--backend", "slurm", "--spool", tmp.path, "--db", db]
+        p.currentDirectoryURL = CLITests.root
+        p.environment = ["PATH": tmp.path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssertTrue(text.contains("`sbatch` is not on the PATH (\(tmp.path))"), text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: db), "nothing is recorded")
+
+        let (status, local) = try output(["run", "simsiam-fig2", "--detach", "--db", db])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(local.contains("--detach needs --backend slurm"), local)
+        let (timeStatus, time) = try output(["run", "simsiam-fig2", "--backend", "slurm", "--time", "90min", "--db", db])
+        XCTAssertNotEqual(timeStatus, 0)
+        XCTAssertTrue(time.contains("--time `90min` is not a Slurm time limit; use HH:MM:SS"), time)
     }
 }

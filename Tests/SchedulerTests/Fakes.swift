@@ -137,3 +137,20 @@ enum Fixture {
         [[.started(runId: id, resumedEpochs: 0)]] + Array(repeating: [progress(id, epoch: 1)], count: polls)
     }
 }
+
+/// A back end that queues runs itself (as Slurm does): records each batch it is handed and
+/// runs the scripts of `FakeBackend`.
+final class FakeBatchBackend: BatchExecutionBackend {
+    let runs = FakeBackend()
+    private(set) var batches: [[String]] = []
+    /// Thrown by the next batch launch (nothing of it starts).
+    var batchError: Error?
+
+    func launch(_ spec: Job, threads: Int) throws -> RunHandle { try runs.launch(spec, threads: threads) }
+
+    func launch(batch specs: [Job], threads: Int) throws -> [RunHandle] {
+        batches.append(specs.map(\.id))
+        if let e = batchError { batchError = nil; throw e }
+        return try specs.map { try runs.launch($0, threads: threads) }
+    }
+}
