@@ -25,7 +25,7 @@ final class RegistryTests: XCTestCase {
 
         let fig2 = try registry.table(id: "simsiam-fig2")
         XCTAssertEqual(fig2.protocolName, "mini")
-        XCTAssertEqual(fig2.seeds, 1)
+        XCTAssertEqual(fig2.seeds, 3)
         XCTAssertEqual(fig2.source, "Fig 2")
         XCTAssertEqual(fig2.metrics, [.linear, .knn, .zStd, .mO, .mR])
         XCTAssertEqual(fig2.rows.map(\.name), ["baseline", "no stop-grad"])
