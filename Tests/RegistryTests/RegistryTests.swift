@@ -10,8 +10,8 @@ let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 final class RegistryTests: XCTestCase {
     func testTheRealExperimentFilesParseAndResolve() throws {
         let registry = try Registry(directory: packageRoot + "/experiments")
-        XCTAssertEqual(registry.ids, ["simsiam-fig2", "simsiam-output-dim", "simsiam-similarity", "simsiam-symmetry",
-                                      "simsiam-table1", "simsiam-table2", "simsiam-table3"])
+        XCTAssertEqual(registry.ids, ["simsiam-fig2", "simsiam-fig3", "simsiam-output-dim", "simsiam-similarity", "simsiam-symmetry",
+                                      "simsiam-table1", "simsiam-table2", "simsiam-table3", "simsiam-table4"])
         // Every row of every table resolves, and a table's baseline row is the protocol as it is.
         let mini = try TrainingConfig.named("mini")
         for table in registry.tables {
@@ -50,9 +50,10 @@ final class RegistryTests: XCTestCase {
 
     func testUnknownTableAndRowListWhatExistsAndTheClosest() throws {
         let registry = try Registry(directory: packageRoot + "/experiments")
-        XCTAssertThrowsError(try registry.table(id: "simsiam-fig3")) { error in
-            XCTAssertEqual("\(error)", "error: unknown table `simsiam-fig3`; known tables: simsiam-fig2, simsiam-output-dim, "
-                + "simsiam-similarity, simsiam-symmetry, simsiam-table1, simsiam-table2, simsiam-table3; did you mean `simsiam-fig2`?")
+        XCTAssertThrowsError(try registry.table(id: "simsiam-fig22")) { error in
+            XCTAssertEqual("\(error)", "error: unknown table `simsiam-fig22`; known tables: simsiam-fig2, simsiam-fig3, simsiam-output-dim, "
+                + "simsiam-similarity, simsiam-symmetry, simsiam-table1, simsiam-table2, simsiam-table3, simsiam-table4; "
+                + "did you mean `simsiam-fig2`?")
         }
         let table1 = try registry.table(id: "simsiam-table1")
         XCTAssertThrowsError(try table1.row(named: "no predicter")) { error in
