@@ -37,6 +37,11 @@ Tensor naming:
                   "lr/encoder", "lr/predictor"  [5], the learning rate used at each step
                   Names are SimSiam.namedParameters / namedBuffers of the Swift model.
 
+  byol_steps, simclr_steps, simclr_pred_sg_steps, moco_steps, swav_steps, swav_nosg_steps:
+                  "x1", "x2", "init/<name>", "grad0/<param>", "loss" [5], "lr" [5], "final/<name>",
+                  names as the Swift method's namedParameters / namedBuffers (Fixtures/README.md).
+                  `make_fixtures.py NAME...` (ops, simsiam, byol, simclr, moco, swav) writes only those.
+
 Everything is float32, torch.manual_seed fixed, one thread. The SimSiam data come from the first
 seed (from SIMSIAM_SEED on) whose float64 replica keeps every ReLU input away from 0 in all steps
 (see `well_conditioned`); meta records the seed, those margins, and how far float32 PyTorch is
