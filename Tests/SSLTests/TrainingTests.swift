@@ -130,6 +130,18 @@ final class MethodTests: XCTestCase {
         }
     }
 
+    /// SimCLR's stop-gradient acts on the branch without the predictor, so it needs one.
+    func testSimCLRStopGradientNeedsThePredictor() throws {
+        let smoke = try TrainingConfig.named("smoke")
+        XCTAssertThrowsError(try smoke.applying([("method", .string("simclr")), ("simclr.stop_gradient", .bool(true))])) { e in
+            XCTAssertTrue("\(e)".contains("simclr.predictor: true"), "\(e)")
+        }
+        let both = try smoke.applying([("method", .string("simclr")), ("simclr.stop_gradient", .bool(true)), ("simclr.predictor", .bool(true))])
+        let simclr = try XCTUnwrap(try Methods.make(both, inChannels: 1, seed: 0) as? SimCLR)
+        XCTAssertNotNil(simclr.predictor)
+        XCTAssertTrue(simclr.stopGradientOnTarget)
+    }
+
     /// The method key decides which keys a row may set, and says so.
     func testKeysOfAnotherMethodAreRefusedNamingTheMethod() throws {
         let smoke = try TrainingConfig.named("smoke")
