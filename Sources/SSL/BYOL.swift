@@ -18,35 +18,30 @@ public final class BYOL: SSLMethod {
     public let backbone: Convnet
     public let projector: MLPHead
     public let predictor: MLPHead
-    public let targetBackbone: Convnet
-    public let targetProjector: MLPHead
+    /// The target network: backbone and projector, following the online ones by EMA.
+    public let target: MomentumEncoder
     public let tauBase: Double
 
     public init(_ config: SimSiamConfig, inChannels: Int = 1, seed: UInt64, tauBase: Double = 0.99) {
         var rng = RNG(seed: seed)
-        let d = config.projectorDim
         backbone = Convnet(inChannels: inChannels, widths: config.widths, rng: &rng)
-        projector = MLPHead(dims: [backbone.featureDim, d, d, d], outputBN: config.projectorOutputBN, rng: &rng)
-        predictor = MLPHead(dims: [d, config.predictorHidden ?? d / 4, d], rng: &rng)
+        projector = config.makeProjector(featureDim: backbone.featureDim, rng: &rng)
+        predictor = config.makePredictor(rng: &rng)
         var unused = RNG(seed: 0)
-        targetBackbone = Convnet(inChannels: inChannels, widths: config.widths, rng: &unused)
-        targetProjector = MLPHead(dims: [backbone.featureDim, d, d, d], outputBN: config.projectorOutputBN, rng: &unused)
+        let copy = Convnet(inChannels: inChannels, widths: config.widths, rng: &unused)
+        target = MomentumEncoder(backbone: copy, projector: config.makeProjector(featureDim: copy.featureDim, rng: &unused),
+                                 following: backbone, projector)
         self.tauBase = tauBase
-        for (t, o) in zip(targetParameters, onlineEncoderParameters) {
-            t.setRequiresGrad(false)
-            t.pointer.update(from: o.pointer, count: o.count)
-        }
     }
 
     public var viewCount: Int { 2 }
-
-    var onlineEncoderParameters: [Tensor] { backbone.parameters + projector.parameters }
-    var targetParameters: [Tensor] { targetBackbone.parameters + targetProjector.parameters }
+    public var targetBackbone: Convnet { target.backbone }
+    public var targetProjector: MLPHead { target.projector }
 
     public func loss(_ views: [Tensor]) throws -> MethodLoss {
         let z1 = try projector(backbone(views[0])), z2 = try projector(backbone(views[1]))   // [N, d]
         let p1 = try predictor(z1), p2 = try predictor(z2)
-        let (t1, t2) = try noGrad { (try targetProjector(targetBackbone(views[0])), try targetProjector(targetBackbone(views[1]))) }
+        let t1 = try target(views[0]), t2 = try target(views[1])
         // Σ mean(2 − 2·cos) = 4 + 2·(D(p1, z′2) + D(p2, z′1)), D = negative mean cosine.
         let loss = shift(scale(try negativeCosine(p1, t2) + negativeCosine(p2, t1), 2), 4)
         return MethodLoss(loss: loss, projections: [stopGradient(z1), stopGradient(z2)])
@@ -56,41 +51,32 @@ public final class BYOL: SSLMethod {
 
     /// One group: the whole online network on the protocol's schedule.
     public func parameterGroups(schedule: LRSchedule, weightDecay: Float) -> [ParamGroup] {
-        [ParamGroup(name: "online", parameters: onlineEncoderParameters + predictor.parameters, schedule: schedule, weightDecay: weightDecay)]
+        [ParamGroup(name: "online", parameters: backbone.parameters + projector.parameters + predictor.parameters, schedule: schedule, weightDecay: weightDecay)]
     }
 
     /// τ for the update with 0-based index `step` of `totalSteps`.
     public func tau(step: Int, totalSteps: Int) -> Float {
-        Float(1 - (1 - tauBase) * (Foundation.cos(Double.pi * Double(step) / Double(max(totalSteps, 1))) + 1) / 2)
+        MomentumEncoder.cosineMomentum(base: tauBase, step: step, totalSteps: totalSteps)
     }
 
     /// ξ ← τ·ξ + (1 − τ)·θ.
     public func afterUpdate(step: Int, totalSteps: Int) {
-        let tau = self.tau(step: step, totalSteps: totalSteps), rest = 1 - tau
-        for (t, o) in zip(targetParameters, onlineEncoderParameters) {
-            let tp = t.pointer, op = o.pointer
-            for i in 0..<t.count { tp[i] = tp[i] * tau + rest * op[i] }
-        }
+        target.update(momentum: tau(step: step, totalSteps: totalSteps))
     }
 
     public var namedParameters: [(String, Tensor)] {
-        backbone.namedParameters.map { ("backbone.\($0.0)", $0.1) }
-            + projector.namedParameters.map { ("projector.\($0.0)", $0.1) }
-            + predictor.namedParameters.map { ("predictor.\($0.0)", $0.1) }
+        prefixed("backbone", backbone.namedParameters) + prefixed("projector", projector.namedParameters)
+            + prefixed("predictor", predictor.namedParameters)
     }
 
     /// Online BN statistics, then the target network's weights and statistics.
     public var namedBuffers: [(String, Tensor)] {
-        backbone.namedBuffers.map { ("backbone.\($0.0)", $0.1) }
-            + projector.namedBuffers.map { ("projector.\($0.0)", $0.1) }
-            + predictor.namedBuffers.map { ("predictor.\($0.0)", $0.1) }
-            + (targetBackbone.namedParameters + targetBackbone.namedBuffers).map { ("target.backbone.\($0.0)", $0.1) }
-            + (targetProjector.namedParameters + targetProjector.namedBuffers).map { ("target.projector.\($0.0)", $0.1) }
+        prefixed("backbone", backbone.namedBuffers) + prefixed("projector", projector.namedBuffers)
+            + prefixed("predictor", predictor.namedBuffers) + target.namedBuffers(prefix: "target")
     }
 
     public func setTraining(_ on: Bool) {
-        let layers: [Layer] = [backbone, projector, predictor, targetBackbone, targetProjector]
-        layers.forEach { $0.setTraining(on) }
+        backbone.setTraining(on); projector.setTraining(on); predictor.setTraining(on); target.setTraining(on)
     }
 
     // MARK: Experiment-file keys

@@ -127,15 +127,15 @@ public struct ConfigKey: Sendable {
             c.model.widths = w; return true
         },
         ConfigKey(name: "model.projector_dim", expected: "an integer in 1...\(Limits.headWidth)", help: "width of the projector's layers (d)",
-                  methods: ["simsiam", "byol"], read: { .int($0.model.projectorDim) }) { c, v in
+                  methods: ["simsiam", "byol", "simclr", "moco", "swav"], read: { .int($0.model.projectorDim) }) { c, v in
             guard let i = v.int(in: 1...Limits.headWidth) else { return false }; c.model.projectorDim = i; return true
         },
         ConfigKey(name: "model.projector_output_bn", expected: "a boolean", help: "BN on the projector output (SimSiam Table 3 row c)",
-                  methods: ["simsiam", "byol"], read: { .bool($0.model.projectorOutputBN) }) { c, v in
+                  methods: ["simsiam", "byol", "simclr", "moco", "swav"], read: { .bool($0.model.projectorOutputBN) }) { c, v in
             guard case let .bool(b) = v else { return false }; c.model.projectorOutputBN = b; return true
         },
         ConfigKey(name: "model.predictor_hidden", expected: "an integer in 1...\(Limits.headWidth)", help: "predictor bottleneck width",
-                  methods: ["simsiam", "byol"], read: { $0.model.predictorHidden.map(ConfigValue.int) ?? .string("none") }) { c, v in
+                  methods: ["simsiam", "byol", "simclr", "swav"], read: { $0.model.predictorHidden.map(ConfigValue.int) ?? .string("none") }) { c, v in
             guard let i = v.int(in: 1...Limits.headWidth) else { return false }; c.model.predictorHidden = i; return true
         },
         ConfigKey(name: "optim.epochs", expected: "an integer in 1...\(Limits.epochs)", help: "training epochs", read: { .int($0.epochs) }) { c, v in
@@ -222,6 +222,9 @@ extension TrainingConfig {
             if !target.onlineIsZ && model.predictorHidden == nil {
                 return ("loss.target", "`\(target.rawValue)` needs the predictor (P = h(z)); remove `model.predictor: none`")
             }
+        }
+        if options["simclr.stop_gradient"] == .bool(true) && options["simclr.predictor"] != .bool(true) {
+            return ("simclr.stop_gradient", "stops the gradient of the branch without the predictor, and this row has none; also set `simclr.predictor: true`")
         }
         return nil
     }

@@ -2,7 +2,7 @@ import NN
 import Tensors
 
 /// A self-supervised method, as the training loop, the monitor, checkpoints and the step
-/// benchmark see it. SimSiam and BYOL implement it; nothing outside a method's own file knows
+/// benchmark see it. SimSiam, BYOL, SimCLR, MoCo v2 and SwAV implement it; nothing outside a method's own file knows
 /// which method it is.
 public protocol SSLMethod: AnyObject {
     /// Augmented views drawn per image for one step.
@@ -66,7 +66,7 @@ public struct MethodDescriptor: Sendable {
 /// (config keys, descriptor, `SSLMethod` conformance), then one line here.
 public enum Methods {
     public static let defaultName = "simsiam"
-    public static let all: [MethodDescriptor] = [SimSiam.descriptor, BYOL.descriptor]
+    public static let all: [MethodDescriptor] = [SimSiam.descriptor, BYOL.descriptor, SimCLR.descriptor, MoCo.descriptor, SwAV.descriptor]
     public static var names: [String] { all.map(\.name) }
 
     public static func named(_ name: String) -> MethodDescriptor? { all.first { $0.name == name } }

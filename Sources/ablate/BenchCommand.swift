@@ -4,16 +4,18 @@ import SSL
 import Tensors
 
 /// `ablate bench`: time the SimSiam training step (batch 256, two views, no augmentation) of the
-/// `mini` and `convnet-w` models, beside the same step in PyTorch, and write a markdown table.
+/// `mini` and `convnet-w` models, beside the same step in PyTorch, then the step of every method
+/// on the `mini` model (ablate only), and write markdown tables.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time the SimSiam training step of the mini and convnet-w models, beside PyTorch.",
+        abstract: "Time the SimSiam training step of the mini and convnet-w models, beside PyTorch, and every method's.",
         discussion: """
             Each model is measured in its own child process, so peak RSS is per model. A step is \
             zeroGrad, forward of both views (batch 256 each), symmetric loss, backward, SGD update; \
             augmentation is excluded. img/s counts batch images (256 per step, each seen as two \
-            views) per second, from the median step time, for both ablate and PyTorch.
+            views) per second, from the median step time, for both ablate and PyTorch. \
+            Then each method of `--method` (default all) is timed the same way on the mini model.
             """)
 
     enum ModelChoice: String, ExpressibleByArgument, CaseIterable {
@@ -32,6 +34,9 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Which model to time: mini, convnet-w or all.")
     var model: ModelChoice = .all
+
+    @Option(help: "Methods to time on the mini model after the SimSiam comparison: all, none, or one method name.")
+    var method = "all"
 
     @Option(help: "Timed steps per model.")
     var steps = 20
@@ -57,6 +62,9 @@ struct Bench: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must be at least 0 (got \(warmup))") }
         if child && model == .all {
             throw ValidationError("--child measures one model: pass --model mini or --model convnet-w")
+        }
+        guard ["all", "none"].contains(method) || Methods.named(method) != nil else {
+            throw ValidationError("--method \(method): choose all, none or one of \(Methods.names.joined(separator: ", "))")
         }
     }
 
@@ -93,7 +101,18 @@ struct Bench: ParsableCommand {
             }
             rows.append(Row(model: m, ours: ours, theirs: theirs))
         }
-        let markdown = table(rows, torchIncluded: torchAvailable, loadAtStart: loadAtStart)
+        var methodRows: [(String, Measurement)] = []
+        for name in methodNames {
+            if name == Methods.defaultName, let mini = rows.first(where: { $0.model == .mini }) {
+                methodRows.append((name, mini.ours))
+                continue
+            }
+            print("[bench] method \(name) on mini: ablate, \(warmup) warm-up + \(steps) timed steps …")
+            let m = try measureInChild(.mini, method: name)
+            print("[bench] method \(name): ablate \(format(m.result.msPerStepMedian)) ms/step (median)" + foreignNote(m.foreignCores))
+            methodRows.append((name, m))
+        }
+        let markdown = table(rows, torchIncluded: torchAvailable, loadAtStart: loadAtStart) + methodTable(methodRows)
         print("")
         print(markdown)
         try write(markdown, to: output)
@@ -119,22 +138,39 @@ struct Bench: ParsableCommand {
         return " — warning: other processes kept \(format(cores, digits: 2)) cores busy during the timed steps; the time is inflated"
     }
 
+    /// The methods of `--method`, in `Methods.all` order.
+    private var methodNames: [String] {
+        switch method {
+        case "all": return Methods.names
+        case "none": return []
+        default: return [method]
+        }
+    }
+
     private func runChild() throws {
         guard let m = model.models.first else { return }
         var options = StepBenchmarkOptions()
         options.timedSteps = steps
         options.warmupSteps = warmup
-        let result = try runStepBenchmark(m, options: options)
+        let result: StepBenchmarkResult
+        if let name = methodNames.first, method != "all" {
+            let config = try m.config.applying([(key: "method", value: .string(name))])
+            result = try runStepBenchmark(config: config, name: "\(m.rawValue)/\(name)", options: options)
+        } else {
+            result = try runStepBenchmark(m, options: options)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(result)
         print(String(decoding: data, as: UTF8.self))
     }
 
-    private func measureInChild(_ m: BenchmarkModel) throws -> Measurement {
+    /// `method` nil: the model's SimSiam (the PyTorch comparison).
+    private func measureInChild(_ m: BenchmarkModel, method: String? = nil) throws -> Measurement {
         let exe = try ownExecutable()
-        let args = ["bench", "--child", "--model", m.rawValue, "--steps", "\(steps)", "--warmup", "\(warmup)", "--no-reference"]
-        let what = "ablate child for \(m.rawValue)"
+        let args = ["bench", "--child", "--model", m.rawValue, "--method", method ?? "all",
+                    "--steps", "\(steps)", "--warmup", "\(warmup)", "--no-reference"]
+        let what = "ablate child for \(m.rawValue)" + (method.map { " / \($0)" } ?? "")
         let result = try decodeResult(try runProcess(exe, args, what: what), from: what)
         return Measurement(result: result, foreignCores: result.otherProcessesBusyCores)
     }
@@ -258,6 +294,26 @@ struct Bench: ParsableCommand {
         }
         lines.append("")
         lines.append(machineInfo(loadAtStart: loadAtStart))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Every method's step on the `mini` model (ablate only; PyTorch has SimSiam's alone, above).
+    private func methodTable(_ rows: [(String, Measurement)]) -> String {
+        guard !rows.isEmpty else { return "" }
+        let simsiam = rows.first { $0.0 == Methods.defaultName }?.1.result.msPerStepMedian
+        var lines = ["", "## Every method on the mini model", "",
+                     "The same step (batch 256, random views, \(warmup) warm-up + \(steps) timed steps, median) through each "
+                        + "method's loss and after-update hook (EMA, queue, prototypes), in its own process, with each "
+                        + "method's `mini` defaults. Tables may train a method at another batch (simsiam-table4: 1024 for "
+                        + "SimCLR, BYOL and SwAV); a step then costs about batch/256 times this.", "",
+                     "| method | ablate ms/step | × SimSiam | img/s (batch images/s) | peak RSS MiB |",
+                     "|---|---:|---:|---:|---:|"]
+        for (name, m) in rows {
+            let r = m.result
+            lines.append("| \(name) | \(format(r.msPerStepMedian)) | "
+                + (simsiam.map { format(r.msPerStepMedian / $0, digits: 2) } ?? "") + " | "
+                + "\(format(r.imagesPerSecond, digits: 0)) | \(format(Double(r.peakRSSKiB) / 1024, digits: 0)) |")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -4,7 +4,7 @@ import SSL
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Pre-train one SimSiam model and print the loss per epoch.",
+        abstract: "Pre-train one model (SimSiam unless --method says otherwise) and print the loss per epoch.",
         discussion: """
         Runs one protocol from PROTOCOLS.md end to end: `smoke` (synthetic 16×16 images, seconds) \
         or `mini` (Fashion-MNIST, minutes; needs the Debian package dataset-fashion-mnist).
@@ -13,10 +13,14 @@ struct Train: ParsableCommand {
           ablate train --protocol smoke
           ablate train --protocol mini --epochs 10 --seed 0
           ablate train --protocol mini --no-stop-grad
+          ablate train --protocol mini --method moco --epochs 2
         """)
 
     @Option(help: "Protocol: smoke or mini.")
     var `protocol`: String = "mini"
+
+    @Option(help: "The method, with its defaults: \(Methods.names.joined(separator: ", ")).")
+    var method: String = Methods.defaultName
 
     @Option(help: "Epochs (default: the protocol's).")
     var epochs: Int?
@@ -48,8 +52,14 @@ struct Train: ParsableCommand {
     @Option(help: "Also write the per-epoch records and final metrics to this JSON file.")
     var json: String?
 
+    func validate() throws {
+        if method != Methods.defaultName && (noStopGrad || noPredictor) {
+            throw ValidationError("--no-stop-grad and --no-predictor are SimSiam's ablations; use them without --method \(method)")
+        }
+    }
+
     func run() throws {
-        var config = try TrainingConfig.named(`protocol`)
+        var config = try TrainingConfig.named(`protocol`).applying([(key: "method", value: .string(method))])
         if let epochs { config.epochs = epochs }
         if let batch { config.batch = batch }
         if let data { config.dataDirectory = data }
@@ -58,7 +68,7 @@ struct Train: ParsableCommand {
         let (train, test, augmentation) = try config.loadData()
         let monitor = Monitor(train: train, test: test, augmentation: augmentation)
         let trainer = try Trainer(config: config, seed: seed, train: train, augmentation: augmentation)
-        print("protocol \(config.protocolName): \(train.count) images, \(config.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(config.batch), lr \(config.learningRate), seed \(seed)")
+        print("protocol \(config.protocolName), method \(config.method): \(train.count) images, \(config.epochs) epochs × \(trainer.stepsPerEpoch) steps, batch \(config.batch), lr \(config.learningRate), seed \(seed)")
         let live = LiveLine()
         let result = try trainer.run(monitor: noMonitor ? nil : monitor, progress: { p in
             live.update(String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.0f img/s  ETA %@",

@@ -68,7 +68,7 @@ final class CLITests: XCTestCase {
     }
 
     func testUnknownTableSuggestsTheClosestId() throws {
-        let (status, text) = try output(["run", "simsiam-fig3", "--db", tmp.appendingPathComponent("db.sqlite").path])
+        let (status, text) = try output(["run", "simsiam-fig22", "--db", tmp.appendingPathComponent("db.sqlite").path])
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(text.contains("simsiam-fig2"), text)
     }

@@ -37,6 +37,11 @@ Tensor naming:
                   "lr/encoder", "lr/predictor"  [5], the learning rate used at each step
                   Names are SimSiam.namedParameters / namedBuffers of the Swift model.
 
+  byol_steps, simclr_steps, simclr_pred_sg_steps, moco_steps, swav_steps, swav_nosg_steps:
+                  "x1", "x2", "init/<name>", "grad0/<param>", "loss" [5], "lr" [5], "final/<name>",
+                  names as the Swift method's namedParameters / namedBuffers (Fixtures/README.md).
+                  `make_fixtures.py NAME...` (ops, simsiam, byol, simclr, moco, swav) writes only those.
+
 Everything is float32, torch.manual_seed fixed, one thread. The SimSiam data come from the first
 seed (from SIMSIAM_SEED on) whose float64 replica keeps every ReLU input away from 0 in all steps
 (see `well_conditioned`); meta records the seed, those margins, and how far float32 PyTorch is
@@ -607,12 +612,274 @@ def make_byol():
     fx.write()
 
 
+# ----------------------------------------------------------------------------------------------
+# d) SimCLR, MoCo v2 and SwAV, five SGD steps each (`mini` backbone, narrower heads)
+# ----------------------------------------------------------------------------------------------
+# The heads are d = 128 wide (predictor 128 -> 32 -> 128) instead of the protocol's 512 so that
+# each fixture stays near 1 MB; the Swift tests set `model.projector_dim: 128` and
+# `model.predictor_hidden: 32`. Hyper-parameters are each method's `mini` defaults except the
+# queue (64 keys, so the 5 x 16 keys wrap around) and the prototypes (20 for 16 images).
+
+SMALL_D, SMALL_H = 128, 32
+SIMCLR_TAU = 0.5
+MOCO_TAU, MOCO_M, MOCO_K = 0.2, 0.99, 64
+SWAV_TAU, SWAV_EPS, SWAV_ITERS, SWAV_K = 0.1, 0.05, 3, 20
+
+
+def nt_xent(a, b, tau):
+    """SimCLR's NT-Xent over the 2N rows of [a; b] (the TF reference masks self-similarity with 1e9)."""
+    n = a.shape[0]
+    z = torch.cat([F.normalize(a, dim=1), F.normalize(b, dim=1)])
+    logits = z @ z.t() / tau - 1e9 * torch.eye(2 * n, dtype=z.dtype)
+    labels = (torch.arange(2 * n) + n) % (2 * n)
+    return F.cross_entropy(logits, labels)
+
+
+class SimCLRNet(nn.Module):
+    def __init__(self, predictor=False, stop_gradient=False):
+        super().__init__()
+        self.backbone = Backbone()
+        self.projector = MLPHead([128, SMALL_D, SMALL_D, SMALL_D])
+        if predictor:
+            self.predictor = MLPHead([SMALL_D, SMALL_H, SMALL_D])
+        self.has_predictor, self.stop_gradient = predictor, stop_gradient
+
+    def trainable(self):
+        return list(self.parameters())
+
+    def loss(self, x1, x2):
+        z1 = self.projector(self.backbone(x1))
+        z2 = self.projector(self.backbone(x2))
+        if not self.has_predictor:
+            return nt_xent(z1, z2, SIMCLR_TAU)
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        t1, t2 = (z1.detach(), z2.detach()) if self.stop_gradient else (z1, z2)
+        return 0.5 * (nt_xent(p1, t2, SIMCLR_TAU) + nt_xent(p2, t1, SIMCLR_TAU))
+
+    def after_step(self, t):
+        pass
+
+    def swift_names(self):
+        return ([n for n, _ in self.named_parameters()], [n for n, _ in named_buffers(self)])
+
+
+class MoCoNet(nn.Module):
+    """MoCo v2 as facebookresearch/moco builder.py (one device, no shuffle BN): l_pos and l_neg
+    concatenated, label 0; EMA and enqueue after the SGD update."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = Backbone()
+        self.projector = MLPHead([128, SMALL_D, SMALL_D, SMALL_D])
+        self.key_backbone = Backbone()
+        self.key_projector = MLPHead([128, SMALL_D, SMALL_D, SMALL_D])
+        self.register_buffer("queue", F.normalize(torch.randn(MOCO_K, SMALL_D), dim=1))
+        self.register_buffer("queue_pointer", torch.zeros(1))
+        self.pending = None
+
+    def trainable(self):
+        return list(self.backbone.parameters()) + list(self.projector.parameters())
+
+    def key_pairs(self):
+        key = list(self.key_backbone.parameters()) + list(self.key_projector.parameters())
+        return list(zip(key, self.trainable()))
+
+    def loss(self, x1, x2):
+        q = F.normalize(self.projector(self.backbone(x1)), dim=1)
+        with torch.no_grad():
+            k = F.normalize(self.key_projector(self.key_backbone(x2)), dim=1)
+        l_pos = (q * k).sum(dim=1, keepdim=True)
+        l_neg = q @ self.queue.clone().t()
+        logits = torch.cat([l_pos, l_neg], dim=1) / MOCO_TAU
+        self.pending = k
+        return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long))
+
+    def after_step(self, t):
+        with torch.no_grad():
+            for kp, qp in self.key_pairs():
+                kp.mul_(MOCO_M).add_(qp, alpha=1 - MOCO_M)
+            ptr = int(self.queue_pointer.item())
+            for row in self.pending:
+                self.queue[ptr] = row
+                ptr = (ptr + 1) % MOCO_K
+            self.queue_pointer[0] = ptr
+
+    def swift_names(self):
+        params = [n for n, _ in self.named_parameters() if not n.startswith("key_")]
+        bufs = [n for n, _ in named_buffers(self) if not n.startswith("key_") and not n.startswith("queue")]
+        for prefix in ("key_backbone", "key_projector"):
+            mod = getattr(self, prefix)
+            bufs += [f"{prefix}.{n}" for n, _ in mod.named_parameters()] + [f"{prefix}.{n}" for n, _ in named_buffers(mod)]
+        return params, bufs + ["queue", "queue_pointer"]
+
+
+def sinkhorn(out, eps, iters):
+    """facebookresearch/swav distributed_sinkhorn on one device."""
+    Q = torch.exp(out / eps).t()
+    B, K = Q.shape[1], Q.shape[0]
+    Q = Q / torch.sum(Q)
+    for _ in range(iters):
+        Q = Q / torch.sum(Q, dim=1, keepdim=True)
+        Q = Q / K
+        Q = Q / torch.sum(Q, dim=0, keepdim=True)
+        Q = Q / B
+    return (Q * B).t()
+
+
+class SwAVNet(nn.Module):
+    def __init__(self, stop_gradient=True):
+        super().__init__()
+        self.backbone = Backbone()
+        self.projector = MLPHead([128, SMALL_D, SMALL_D, SMALL_D])
+        self.prototypes = nn.Linear(SMALL_D, SWAV_K, bias=False)
+        self.stop_gradient = stop_gradient
+
+    def trainable(self):
+        return list(self.parameters())
+
+    def loss(self, x1, x2):
+        with torch.no_grad():   # main_swav.py: normalise the prototypes at every iteration
+            self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
+        z1 = self.projector(self.backbone(x1))
+        z2 = self.projector(self.backbone(x2))
+        s1 = self.prototypes(F.normalize(z1, dim=1))
+        s2 = self.prototypes(F.normalize(z2, dim=1))
+        if self.stop_gradient:
+            with torch.no_grad():
+                q1, q2 = sinkhorn(s1.detach(), SWAV_EPS, SWAV_ITERS), sinkhorn(s2.detach(), SWAV_EPS, SWAV_ITERS)
+        else:
+            q1, q2 = sinkhorn(s1, SWAV_EPS, SWAV_ITERS), sinkhorn(s2, SWAV_EPS, SWAV_ITERS)
+
+        def ell(q, s):
+            return -(q * F.log_softmax(s / SWAV_TAU, dim=1)).sum(dim=1).mean()
+
+        return 0.5 * (ell(q2, s1) + ell(q1, s2))
+
+    def after_step(self, t):
+        pass
+
+    def swift_names(self):
+        return ([n for n, _ in self.named_parameters()], [n for n, _ in named_buffers(self)])
+
+
+def run_method(make, init_state, x1, x2, dtype=torch.float32, relu_margins=None):
+    """Five SGD steps (one cosine group) from init_state, each followed by the method's after_step."""
+    model = make().to(dtype)
+    model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v for k, v in init_state.items()})
+    model.train()
+    for n, p in model.named_parameters():
+        if n.startswith("key_"):
+            p.requires_grad_(False)
+    if relu_margins is not None:
+        for name, mod in model.named_modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+                def hook(_m, _inp, out, name=name):
+                    relu_margins[name] = min(relu_margins.get(name, math.inf), out.detach().abs().min().item())
+                mod.register_forward_hook(hook)
+    x1, x2 = x1.to(dtype), x2.to(dtype)
+    opt = torch.optim.SGD(model.trainable(), lr=BASE_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, foreach=False)
+    losses, lrs, grad0 = [], [], None
+    for t in range(STEPS):
+        opt.zero_grad(set_to_none=True)
+        loss = model.loss(x1, x2)
+        loss.backward()
+        if t == 0:
+            grad0 = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+        lr_t = BASE_LR * 0.5 * (1 + math.cos(math.pi * t / STEPS))
+        opt.param_groups[0]["lr"] = lr_t
+        opt.step()
+        model.after_step(t)
+        losses.append(loss.item())
+        lrs.append(lr_t)
+    return model, losses, lrs, grad0
+
+
+def swift_key(n):
+    return n.replace("key_backbone.", "key.backbone.").replace("key_projector.", "key.projector.")
+
+
+def make_method_fixture(name, make, meta):
+    seed = SIMSIAM_SEED
+    while True:   # as make_simsiam: the first seed whose float64 replica keeps ReLU inputs off 0
+        torch.manual_seed(seed)
+        model = make()
+        if isinstance(model, MoCoNet):   # the key encoder starts as a copy
+            model.key_backbone.load_state_dict(model.backbone.state_dict())
+            model.key_projector.load_state_dict(model.projector.state_dict())
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        x1 = torch.randn(BATCH, 1, 28, 28)
+        x2 = torch.randn(BATCH, 1, 28, 28)
+        margins = {}
+        run64 = run_method(make, state, x1, x2, dtype=torch.float64, relu_margins=margins)
+        bad = {k: v for k, v in margins.items()
+               if v < (BACKBONE_RELU_MARGIN if "backbone." in k else HEAD_RELU_MARGIN)}
+        if not bad:
+            break
+        print(f"{name} seed {seed}: ReLU input too close to 0 in {bad}; trying the next seed", file=sys.stderr)
+        seed += 1
+    print(f"{name} seed {seed}", file=sys.stderr)
+    trained, losses, lrs, grad0 = run_method(make, state, x1, x2)
+    param_names, buffer_names = trained.swift_names()
+    s32, s64 = trained.state_dict(), run64[0].state_dict()
+    fx = FixtureWriter(name)
+    fx.meta.update(meta)
+    fx.meta.update({
+        "seed": seed, "relu_input_min_abs_float64": margins, "steps": STEPS, "batch": BATCH,
+        "base_lr": BASE_LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
+        "projector_dim": SMALL_D, "predictor_hidden": SMALL_H,
+        "schedule": "one group: base*0.5*(1+cos(pi*t/steps)) per step t=0..steps-1",
+        "param_names": param_names, "buffer_names": [swift_key(n) for n in buffer_names], "losses": losses,
+        "torch_float32_vs_float64_final_max_abs": max(float((s32[n].double() - s64[n].double()).abs().max())
+                                                      for n in param_names + buffer_names),
+    })
+    fx.add("x1", x1)
+    fx.add("x2", x2)
+    for n in param_names + buffer_names:
+        fx.add(f"init/{swift_key(n)}", state[n])
+    fx.add("loss", torch.tensor(losses))
+    fx.add("lr", torch.tensor(lrs))
+    for n in param_names:
+        fx.add(f"grad0/{n}", grad0[n])
+    for n in param_names + buffer_names:
+        fx.add(f"final/{swift_key(n)}", s32[n])
+    fx.write()
+
+
+def make_simclr():
+    make_method_fixture("simclr_steps", lambda: SimCLRNet(), {
+        "temperature": SIMCLR_TAU, "loss": "NT-Xent(z1, z2) over the 2N rows, self-similarity - 1e9"})
+    make_method_fixture("simclr_pred_sg_steps", lambda: SimCLRNet(predictor=True, stop_gradient=True), {
+        "temperature": SIMCLR_TAU, "loss": "0.5*(NT-Xent(h(z1), sg(z2)) + NT-Xent(h(z2), sg(z1)))"})
+
+
+def make_moco():
+    make_method_fixture("moco_steps", lambda: MoCoNet(), {
+        "temperature": MOCO_TAU, "key_momentum": MOCO_M, "queue": MOCO_K,
+        "loss": "CE([q.k, q.queue^T]/tau, 0); after each SGD step: key EMA with m, then enqueue k (FIFO)"})
+
+
+def make_swav():
+    for sg in (True, False):
+        make_method_fixture("swav_steps" if sg else "swav_nosg_steps", lambda sg=sg: SwAVNet(stop_gradient=sg), {
+            "temperature": SWAV_TAU, "epsilon": SWAV_EPS, "sinkhorn_iterations": SWAV_ITERS, "prototypes": SWAV_K,
+            "stop_gradient": sg,
+            "loss": "prototypes normalised before the forward; 0.5*(l(q2, s1) + l(q1, s2)), "
+                    "l(q, s) = -mean sum q*log_softmax(s/tau), q = Sinkhorn(s)" + (" without gradient" if sg else " with gradient")})
+
+
 if __name__ == "__main__":
-    # `make_fixtures.py byol` writes only the BYOL fixture (the others stay byte-identical).
-    which = set(sys.argv[1:]) or {"ops", "simsiam", "byol"}
+    # `make_fixtures.py byol` writes only the BYOL fixture (the others stay byte-identical);
+    # likewise `simclr`, `moco`, `swav`.
+    which = set(sys.argv[1:]) or {"ops", "simsiam", "byol", "simclr", "moco", "swav"}
     if "ops" in which:
         make_ops()
     if "simsiam" in which:
         make_simsiam()
     if "byol" in which:
         make_byol()
+    if "simclr" in which:
+        make_simclr()
+    if "moco" in which:
+        make_moco()
+    if "swav" in which:
+        make_swav()

@@ -114,9 +114,9 @@ final class ExperimentFileTests: XCTestCase {
         let byol = try diagnostics(replacing: [15: "      loss.stop_gradient: false\n      method: byol"])
         XCTAssertEqual(byol.map(\.location.description), ["bad.yaml:15:7"])
         XCTAssertTrue(byol.first?.problem.contains("not a key of method `byol`") == true, "\(byol)")
-        let unknown = try diagnostics(replacing: [15: "      method: simclr"])
+        let unknown = try diagnostics(replacing: [15: "      method: dino"])
         XCTAssertEqual(unknown.map(\.location.description), ["bad.yaml:15:15"])
-        XCTAssertEqual(unknown.first?.expected, "one of simsiam, byol")
+        XCTAssertEqual(unknown.first?.expected, "one of simsiam, byol, simclr, moco, swav")
         // With the method set, its keys are fine, in any order.
         var lines = validLines
         lines[14] = "      byol.tau_base: 0.9\n      method: byol"

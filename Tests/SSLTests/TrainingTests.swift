@@ -64,6 +64,84 @@ final class MethodTests: XCTestCase {
         XCTAssertGreaterThan(final.knn, 20, "above chance (10 classes)")
     }
 
+    /// SimCLR, MoCo v2 and SwAV (and SimCLR with SimSiam Fig 3's predictor and stop-gradient)
+    /// learn on `smoke`: the loss falls from the first epoch to the last (MoCo: ends below chance),
+    /// the embedding does not collapse, kNN is above chance.
+    func testContrastiveAndClusteringMethodsLearnOnSmoke() throws {
+        let rows: [[(key: String, value: ConfigValue)]] = [
+            [("method", .string("simclr"))],
+            [("method", .string("simclr")), ("simclr.predictor", .bool(true)), ("simclr.stop_gradient", .bool(true))],
+            [("method", .string("moco"))],
+            [("method", .string("swav"))],
+        ]
+        for overrides in rows {
+            let what = overrides.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let config = try TrainingConfig.named("smoke").applying(overrides)
+            let (train, test, aug) = try config.loadData()
+            let trainer = try Trainer(config: config, seed: 0, train: train, augmentation: aug)
+            let monitor = Monitor(train: train, test: test, augmentation: aug)
+            let result = try trainer.run(monitor: monitor)
+            XCTAssertEqual(result.status, .finished, what)
+            if config.method == "moco" {
+                // MoCo's loss rises while real keys replace the queue's random ones (easy negatives);
+                // learning shows as a loss below chance, ln(1 + K).
+                XCTAssertLessThan(Double(result.epochs[2].meanLoss), Foundation.log(4097.0) - 0.3, what)
+            } else {
+                XCTAssertLessThan(result.epochs[2].meanLoss, result.epochs[0].meanLoss, what)
+            }
+            let final = try monitor.finalMetrics(trainer.model, seed: 0, diverged: false, linearProbe: false)
+            XCTAssertNotEqual(final.verdict, .collapsed, what)
+            XCTAssertGreaterThan(final.knn, 20, "\(what): above chance (10 classes)")
+        }
+    }
+
+    /// MoCo's queue is a FIFO of the key encoder's unit-length keys: after one step the batch's
+    /// keys sit at the old pointer, which moves on by the batch size.
+    func testMoCoEnqueuesTheKeysOfEachStep() throws {
+        let config = try TrainingConfig.named("smoke").applying([("method", .string("moco")), ("moco.queue", .int(300))])
+        let moco = try XCTUnwrap(try Methods.make(config, inChannels: 1, seed: 1) as? MoCo)
+        moco.setTraining(true)
+        var rng = RNG(seed: 9)
+        let views = (0..<2).map { _ in Tensor.randn([128, 1, 16, 16], rng: &rng) }
+        let optimizer = makeOptimizer(for: moco, config: config, totalSteps: 10)
+        for step in 0..<3 {
+            let before = Int(moco.queuePointer.item)
+            _ = try trainingStep(moco, optimizer, views: views, totalSteps: 10)
+            XCTAssertEqual(Int(moco.queuePointer.item), (before + 128) % 300, "step \(step)")
+        }
+        let d = moco.queue.shape[1]
+        for row in [0, 127, 255, 299] {
+            let norm = (0..<d).reduce(Float(0)) { $0 + moco.queue.pointer[row * d + $1] * moco.queue.pointer[row * d + $1] }
+            XCTAssertEqual(norm, 1, accuracy: 1e-4, "row \(row) is a unit key")
+        }
+    }
+
+    /// Sinkhorn–Knopp codes: every row (sample) sums to 1 after any number of iterations (the
+    /// last step normalises rows); with enough iterations every column (prototype) holds N/K,
+    /// the batch spread evenly over the prototypes.
+    func testSinkhornCodesAreEquipartitioned() throws {
+        var rng = RNG(seed: 4)
+        let scores = try l2Normalize(Tensor.randn([64, 16], rng: &rng))
+        for iterations in [3, 200] {
+            let q = try sinkhornKnopp(scores, epsilon: 0.05, iterations: iterations)
+            for r in try sum(q, axis: 1).array { XCTAssertEqual(r, 1, accuracy: 1e-5) }
+            XCTAssertTrue(q.array.allSatisfy { $0 >= 0 })
+            if iterations == 200 { for c in try sum(q, axis: 0).array { XCTAssertEqual(c, 4, accuracy: 0.01) } }
+        }
+    }
+
+    /// SimCLR's stop-gradient acts on the branch without the predictor, so it needs one.
+    func testSimCLRStopGradientNeedsThePredictor() throws {
+        let smoke = try TrainingConfig.named("smoke")
+        XCTAssertThrowsError(try smoke.applying([("method", .string("simclr")), ("simclr.stop_gradient", .bool(true))])) { e in
+            XCTAssertTrue("\(e)".contains("simclr.predictor: true"), "\(e)")
+        }
+        let both = try smoke.applying([("method", .string("simclr")), ("simclr.stop_gradient", .bool(true)), ("simclr.predictor", .bool(true))])
+        let simclr = try XCTUnwrap(try Methods.make(both, inChannels: 1, seed: 0) as? SimCLR)
+        XCTAssertNotNil(simclr.predictor)
+        XCTAssertTrue(simclr.stopGradientOnTarget)
+    }
+
     /// The method key decides which keys a row may set, and says so.
     func testKeysOfAnotherMethodAreRefusedNamingTheMethod() throws {
         let smoke = try TrainingConfig.named("smoke")
@@ -73,8 +151,8 @@ final class MethodTests: XCTestCase {
         XCTAssertThrowsError(try smoke.applying([("method", .string("byol")), ("loss.stop_gradient", .bool(false))])) { e in
             XCTAssertTrue("\(e)".contains("not of method `byol`"), "\(e)")
         }
-        XCTAssertThrowsError(try smoke.applying([("method", .string("simclr"))])) { e in
-            XCTAssertTrue("\(e)".contains("one of simsiam, byol"), "\(e)")
+        XCTAssertThrowsError(try smoke.applying([("method", .string("dino"))])) { e in
+            XCTAssertTrue("\(e)".contains("one of simsiam, byol, simclr, moco, swav"), "\(e)")
         }
         // `method` is applied first wherever it is written in the row.
         let byol = try smoke.applying([("byol.tau_base", .double(0.9)), ("method", .string("byol"))])

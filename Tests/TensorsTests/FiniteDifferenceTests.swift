@@ -1,3 +1,4 @@
+import Foundation
 import TestSupport
 import Tensors
 import XCTest
@@ -366,6 +367,39 @@ final class FiniteDifferenceTests: XCTestCase {
         try gradCheck([p, z], h: 1e-3, rtol: 1e-2, atol: 1e-3, "negativeCosine") { t in try negativeCosine(t[0], t[1]) }
         let same = try negativeCosine(p, p)
         assertClose([same.item], [-1], rtol: 1e-6, atol: 1e-6)
+    }
+
+    /// NT-Xent against finite differences, and its value against a direct double-precision sum.
+    func testNTXent() throws {
+        var rng = RNG(seed: 34)
+        let a = randomTensor([3, 4], &rng), b = randomTensor([3, 4], &rng)
+        try gradCheck([a, b], h: 1e-3, rtol: 1e-2, atol: 1e-3, "ntXent") { t in try ntXent(t[0], t[1], temperature: 0.5) }
+        let rows = (0..<3).map { Array(a.array[($0 * 4)..<($0 * 4 + 4)]) } + (0..<3).map { Array(b.array[($0 * 4)..<($0 * 4 + 4)]) }
+        let unit = rows.map { r -> [Double] in let n = r.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot(); return r.map { Double($0) / n } }
+        var ref = 0.0
+        for i in 0..<6 {
+            let logits = (0..<6).map { j in zip(unit[i], unit[j]).reduce(0.0) { $0 + $1.0 * $1.1 } / 0.5 }
+            let others = (0..<6).filter { $0 != i }.map { Foundation.exp(logits[$0]) }.reduce(0, +)
+            ref += -(logits[(i + 3) % 6] - Foundation.log(others))
+        }
+        assertClose([try ntXent(a, b, temperature: 0.5).item], [Float(ref / 6)], rtol: 1e-5, atol: 1e-6)
+    }
+
+    /// InfoNCE against finite differences, and its value against a direct double-precision sum
+    /// over each query's own key and the negatives only.
+    func testInfoNCE() throws {
+        var rng = RNG(seed: 35)
+        let q = randomTensor([3, 4], &rng), k = randomTensor([3, 4], &rng), queue = randomTensor([5, 4], &rng)
+        try gradCheck([q, k, queue], h: 1e-3, rtol: 1e-2, atol: 1e-3, "infoNCE") { t in
+            try infoNCE(query: t[0], key: t[1], negatives: t[2], temperature: 0.2)
+        }
+        let dot = { (x: Tensor, i: Int, y: Tensor, j: Int) in (0..<4).reduce(0.0) { $0 + Double(x.array[i * 4 + $1] * y.array[j * 4 + $1]) } / 0.2 }
+        var ref = 0.0
+        for i in 0..<3 {
+            let pos = dot(q, i, k, i), neg = (0..<5).map { dot(q, i, queue, $0) }
+            ref += -(pos - Foundation.log(([pos] + neg).map { Foundation.exp($0) }.reduce(0, +)))
+        }
+        assertClose([try infoNCE(query: q, key: k, negatives: queue, temperature: 0.2).item], [Float(ref / 3)], rtol: 1e-5, atol: 1e-6)
     }
 
     func testCrossEntropy() throws {
