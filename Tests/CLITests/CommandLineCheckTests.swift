@@ -41,9 +41,9 @@ extension CLITests {
     }
 
     func testLibraryErrorsAreNotPrefixedTwice() throws {
-        let (status, text) = try output(["run", "simsiam-fig3", "--db", scratchDB])
+        let (status, text) = try output(["run", "simsiam-fig22", "--db", scratchDB])
         XCTAssertEqual(status, 1)
-        XCTAssertTrue(text.hasPrefix("error: unknown table `simsiam-fig3`; known tables: "), text)
+        XCTAssertTrue(text.hasPrefix("error: unknown table `simsiam-fig22`; known tables: "), text)
     }
 
     /// `report` on a scratch database writes next to it; a table file that counts more finished
