@@ -39,11 +39,19 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         let store = try options.store()
+        var reports: [TableReport] = []
         for t in try options.tables(table) {
             let report = try tableReport(t, store: store, seeds: seeds, protocolName: protocolName)
+            reports.append(report)
             let markdown = report.markdown()
             print(markdown)
             print(try writeTable(report, table: t, output: output, db: options.db, protocolName: protocolName, epochs: nil))
+        }
+        // `report all` on the committed database also writes the scorecard beside the tables.
+        if table == "all", protocolName == nil, output != nil || samePath(options.db, defaultDatabase) {
+            let path = ((output ?? defaultOutput) as NSString).appendingPathComponent("README.md")
+            try Scorecard.markdown(reports).write(toFile: path, atomically: true, encoding: .utf8)
+            print("wrote \(path)")
         }
     }
 }

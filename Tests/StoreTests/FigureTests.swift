@@ -67,3 +67,26 @@ final class FigureTests: XCTestCase {
         }
     }
 }
+
+/// The scorecard counts each table's claims by outcome and lists the ones that failed.
+final class ScorecardTests: XCTestCase {
+    func testCountsClaimsByOutcomeAndListsFailures() throws {
+        let table = TableDescription(id: "t", title: "Stop-gradient", paper: "Chen & He, CVPR 2021", source: "Fig 2",
+                                     protocolName: "smoke", epochs: 3, seeds: [0],
+                                     rows: [RowDescription(name: "baseline", paperValue: "67.7", paperSource: "", claim: .doesNotCollapse),
+                                            RowDescription(name: "no stop-grad", paperValue: "0.1", paperSource: "", claim: .collapses),
+                                            RowDescription(name: "later", paperValue: "1", paperSource: "", claim: .collapses),
+                                            RowDescription(name: "no claim", paperValue: "1", paperSource: "", claim: nil)])
+        let store = try Store.inMemory()
+        store.now = TickingClock().next
+        for (row, zStd) in [("baseline", 0.9), ("no stop-grad", 0.8)] {
+            let s = try spec(table: "t", row: row, seed: 0) { $0.model.projectorDim = row == "baseline" ? 64 : 32 }
+            let l = try lease(try store.claimRun(s, provenance: here, staleAfter: 300))
+            try store.finishRun(l, status: .finished, final: try finalMetrics(knn: 50, zStd: zStd, mO: 0.2, mR: 0.9))
+        }
+        let text = Scorecard.markdown([try TableReport(table: table, store: store)])
+        XCTAssertTrue(text.contains("## Chen & He, CVPR 2021"), text)
+        XCTAssertTrue(text.contains("| [Stop-gradient](t.md) | Fig 2 | 1 | 1 | 0 | 1 |"), text)
+        XCTAssertTrue(text.contains("- `t` no stop-grad: collapses — not reproduced"), text)
+    }
+}
