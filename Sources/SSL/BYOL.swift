@@ -22,7 +22,10 @@ public final class BYOL: SSLMethod {
     public let target: MomentumEncoder
     public let tauBase: Double
 
-    public init(_ config: SimSiamConfig, inChannels: Int = 1, seed: UInt64, tauBase: Double = 0.99) {
+    /// BYOL's τ_base (`byol.tau_base`).
+    public static let defaultTauBase = 0.99
+
+    public init(_ config: SimSiamConfig, inChannels: Int = 1, seed: UInt64, tauBase: Double = BYOL.defaultTauBase) {
         var rng = RNG(seed: seed)
         backbone = Convnet(inChannels: inChannels, widths: config.widths, rng: &rng)
         projector = config.makeProjector(featureDim: backbone.featureDim, rng: &rng)
@@ -83,7 +86,7 @@ public final class BYOL: SSLMethod {
 
     static let keys: [ConfigKey] = [
         .option("byol.tau_base", method: "byol", expected: "a number in [0, 1)",
-                help: "BYOL's target momentum at step 0; rises to 1 on a cosine schedule", default: .double(0.99)) { v in
+                help: "BYOL's target momentum at step 0; rises to 1 on a cosine schedule", default: .double(defaultTauBase)) { v in
             guard let x = v.number else { return false }
             return x >= 0 && x < 1
         },
@@ -91,6 +94,6 @@ public final class BYOL: SSLMethod {
 
     public static let descriptor = MethodDescriptor(
         name: "byol", summary: "BYOL (Grill et al. 2020): predictor + EMA target network, 2 − 2·cos", keys: keys) { config, channels, seed in
-        BYOL(config.model, inChannels: channels, seed: seed, tauBase: config.options["byol.tau_base"]?.number ?? 0.99)
+        BYOL(config.model, inChannels: channels, seed: seed, tauBase: config.options["byol.tau_base"]?.number ?? defaultTauBase)
     }
 }
