@@ -364,12 +364,11 @@ public final class Store {
     /// stored before params used the experiment-file keys). The id is the same, so the values are;
     /// `config_json` of the stored run is kept (it records where that run read its data).
     private func upgradeParams(_ spec: RunSpec) throws {
-        let stored = Set(try params(runId: spec.id).keys)
-        let wanted = Set(try runParams(spec).map(\.key))
-        guard stored != wanted else { return }
-        let configJSON = try params(runId: spec.id)[ParamKey.configJSON]
+        let stored = try params(runId: spec.id), wanted = try runParams(spec)
+        guard Set(stored.keys) != Set(wanted.map(\.key)) else { return }
+        let configJSON = stored[ParamKey.configJSON]
         try db.execute("DELETE FROM param WHERE run_id = ? AND key != ?", [.text(spec.id), .text(ParamKey.configJSON)])
-        for (key, value) in try runParams(spec) where key != ParamKey.configJSON || configJSON == nil {
+        for (key, value) in wanted where key != ParamKey.configJSON || configJSON == nil {
             try db.execute("INSERT OR REPLACE INTO param (run_id, key, value) VALUES (?, ?, ?)", [.text(spec.id), .text(key), .text(value)])
         }
     }
