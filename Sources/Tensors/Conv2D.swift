@@ -1,11 +1,21 @@
 /// 2-D convolution (cross-correlation, as PyTorch) of x [N, C, H, W] with w [O, C, KH, KW],
 /// any stride and zero padding, no bias.
 ///
-/// Forward: im2col builds col [C·KH·KW, N·OH·OW] once for the whole batch, one GEMM gives
-/// [O, N·OH·OW], which is then permuted to NCHW. Backward reuses col:
-/// dW = dYᵀ·colᵀ (one GEMM), dcol = Wᵀ·dY (one GEMM), then col2im adds dcol into dx.
+/// im2col builds col [C·KH·KW, N·OH·OW] for the whole batch (kept for the backward pass).
+/// Forward, in chunks of images (`ConvGeometry.imagesPerChunk`) so that a chunk's col, its GEMM
+/// result and the permute to NCHW stay in cache: im2col of the chunk, one GEMM [O, chunk·OH·OW],
+/// permute into the output. Backward: dY permuted to [O, N·OH·OW], dW = dYᵀ·colᵀ in one GEMM
+/// (so its sum is the unchunked one), then by chunks dcol = Wᵀ·dY and col2im adds it into dx
+/// while it is in cache. dW equals the unchunked computation's bit for bit; the output and dx may
+/// differ from it by one rounding where OpenBLAS picks another kernel for a chunk's shorter rows.
+/// The chunks depend on the shapes only, so a run is still bit-for-bit reproducible.
 /// With K = C·KH·KW ≤ 16 the three products run as direct vectorised loops instead.
 public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) throws -> Tensor {
+    try conv2d(x, w, stride: stride, padding: padding, chunkFloats: nil)
+}
+
+/// `chunkFloats`: the col floats per chunk (nil: the default, 0: one chunk); tests compare them.
+func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, chunkFloats: Int?) throws -> Tensor {
     guard x.rank == 4, w.rank == 4, x.shape[1] == w.shape[1] else {
         throw TensorError.shapeMismatch(op: "conv2d", lhs: x.shape, rhs: w.shape,
                                         expected: "input [N, C, H, W] and weight [O, C, KH, KW] with the same C")
@@ -13,49 +23,71 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int = 1, padding: Int = 0) 
     guard stride >= 1, padding >= 0 else {
         throw TensorError.invalidArgument(op: "conv2d", message: "stride \(stride) must be ≥ 1 and padding \(padding) ≥ 0")
     }
-    let g = ConvGeometry(n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3],
+    var g = ConvGeometry(n: x.shape[0], c: x.shape[1], h: x.shape[2], w: x.shape[3],
                          o: w.shape[0], kh: w.shape[2], kw: w.shape[3], stride: stride, padding: padding)
+    if let chunkFloats { g.chunkFloats = chunkFloats }
     guard g.oh > 0, g.ow > 0 else {
         throw TensorError.shapeMismatch(op: "conv2d", lhs: x.shape, rhs: w.shape,
                                         expected: "a kernel no larger than the padded input")
     }
+    FLOPs.add(g.flops)
     let col = Storage(uninitializedCount: g.k * g.cols)
-    im2col(x.pointer, col.pointer, g)
     let out = Storage(uninitializedCount: g.n * g.o * g.ohw)
     // NOTE: BLAS runs GEMMs with very few rows (the 1-channel first layer has K = 9) far below
     // its peak, and its [O, N·HW] result needs a permute; direct loops write NCHW instead.
     let direct = g.k <= 16
     if direct {
+        im2col(x.pointer, col.pointer, g, images: 0..<g.n, ld: g.cols)
         directForward(w.pointer, col.pointer, out.pointer, g)
     } else {
-        let tmp = Storage(uninitializedCount: g.o * g.cols)
-        sgemm(transA: false, transB: false, m: g.o, n: g.cols, k: g.k, a: w.pointer, b: col.pointer, c: tmp.pointer)
-        permuteBlocks(tmp.pointer, out.pointer, outer: g.o, inner: g.n, block: g.ohw)   // [O,N,HW] -> [N,O,HW]
+        let tmp = Storage(uninitializedCount: g.o * g.imagesPerChunk * g.ohw)
+        for images in g.chunks {
+            let cc = images.count * g.ohw, colChunk = col.pointer + images.lowerBound * g.ohw
+            im2col(x.pointer, colChunk, g, images: images, ld: g.cols)
+            sgemm(transA: false, transB: false, m: g.o, n: cc, k: g.k, a: w.pointer, b: colChunk, ldb: g.cols,
+                  c: tmp.pointer, countFLOPs: false)
+            permuteBlocks(tmp.pointer, out.pointer + images.lowerBound * g.o * g.ohw,
+                          outer: g.o, inner: images.count, block: g.ohw)                // [O,n,HW] -> [n,O,HW]
+        }
     }
     return Tensor.result([g.n, g.o, g.oh, g.ow], out, parents: [x, w]) { dy in
-        let dcol = x.requiresGrad ? Storage(uninitializedCount: g.k * g.cols) : nil
         if direct {
             if w.requiresGrad {
+                FLOPs.add(g.flops)
                 w.accumulateGrad { gw, overwrite in directWeightGrad(dy, col.pointer, gw, g, overwrite: overwrite) }
             }
-            if let dcol { directColGrad(w.pointer, dy, dcol.pointer, g) }
-        } else {
-            let dyT = Storage(uninitializedCount: g.o * g.cols)
-            permuteBlocks(dy, dyT.pointer, outer: g.n, inner: g.o, block: g.ohw)      // [N,O,HW] -> [O,N,HW]
-            if w.requiresGrad {
-                w.accumulateGrad { gw, overwrite in
-                    sgemm(transA: false, transB: true, m: g.o, n: g.k, k: g.cols, a: dyT.pointer, b: col.pointer,
-                          beta: overwrite ? 0 : 1, c: gw)
+            if x.requiresGrad {
+                FLOPs.add(g.flops)
+                let dcol = Storage(uninitializedCount: g.k * g.cols)
+                directColGrad(w.pointer, dy, dcol.pointer, g)
+                x.accumulateGrad { gx, overwrite in
+                    if overwrite { gx.initialize(repeating: 0, count: x.count) }
+                    col2im(dcol.pointer, gx, g, images: 0..<g.n, ld: g.cols)
                 }
             }
-            if let dcol {
-                sgemm(transA: true, transB: false, m: g.k, n: g.cols, k: g.o, a: w.pointer, b: dyT.pointer, c: dcol.pointer)
+            return
+        }
+        // dW in one GEMM over the whole batch (its sum does not depend on the chunking); dx by chunks.
+        let dyT = Storage(uninitializedCount: g.o * g.cols)
+        permuteBlocks(dy, dyT.pointer, outer: g.n, inner: g.o, block: g.ohw)      // [N,O,HW] -> [O,N,HW]
+        if w.requiresGrad {
+            w.accumulateGrad { gw, overwrite in
+                sgemm(transA: false, transB: true, m: g.o, n: g.k, k: g.cols, a: dyT.pointer, b: col.pointer,
+                      beta: overwrite ? 0 : 1, c: gw)
             }
         }
-        if let dcol {
-            x.accumulateGrad { gx, overwrite in
-                if overwrite { gx.initialize(repeating: 0, count: x.count) }
-                col2im(dcol.pointer, gx, g)
+        guard x.requiresGrad else { return }
+        FLOPs.add(g.flops)
+        let dcol = Storage(uninitializedCount: g.k * g.imagesPerChunk * g.ohw)
+        x.accumulateGrad { gx, overwrite in
+            for images in g.chunks {
+                let cc = images.count * g.ohw
+                sgemm(transA: true, transB: false, m: g.k, n: cc, k: g.o, a: w.pointer,
+                      b: dyT.pointer + images.lowerBound * g.ohw, ldb: g.cols, c: dcol.pointer, countFLOPs: false)
+                if overwrite {
+                    (gx + images.lowerBound * g.c * g.h * g.w).initialize(repeating: 0, count: images.count * g.c * g.h * g.w)
+                }
+                col2im(dcol.pointer, gx, g, images: images, ld: cc)
             }
         }
     }
@@ -119,27 +151,43 @@ private func directWeightGrad(_ dy: UnsafePointer<Float>, _ col: UnsafePointer<F
 
 struct ConvGeometry {
     let n, c, h, w, o, kh, kw, stride, padding: Int
+    /// Floats of col per chunk of images (0: the whole batch in one chunk); see `imagesPerChunk`.
+    var chunkFloats = 1 << 18
     var oh: Int { (h + 2 * padding - kh) / stride + 1 }
     var ow: Int { (w + 2 * padding - kw) / stride + 1 }
     var ohw: Int { oh * ow }
     var k: Int { c * kh * kw }
     var cols: Int { n * ohw }
+    /// 2·O·K·N·OH·OW: one product of the forward pass, and of each backward one (dW, dx).
+    var flops: Int { 2 * o * k * cols }
+    /// Images per chunk of the GEMM path: a chunk's col ([K, chunk·OH·OW]) is about 1 MiB, so
+    /// it is still in cache when the GEMM reads it.
+    var imagesPerChunk: Int { chunkFloats == 0 ? n : max(1, min(n, chunkFloats / max(1, k * ohw))) }
+    /// 0..<n in chunks of `imagesPerChunk` images.
+    var chunks: [Range<Int>] {
+        Swift.stride(from: 0, to: n, by: imagesPerChunk).map { $0..<Swift.min($0 + imagesPerChunk, n) }
+    }
     /// The down-sampling convolutions of `convnet`: kernel width 3, stride 2, padding 1.
     var isWidth3Stride2Pad1: Bool { kw == 3 && stride == 2 && padding == 1 }
 }
 
+// MARK: - im2col / col2im over a range of images.
+// `col` points at the first image's columns: image n's block of row r starts at
+// col + r·ld + (n − images.lowerBound)·OH·OW (ld = N·OH·OW for the whole col, chunk·OH·OW for a chunk).
+
 /// col[(c,i,j), (n,oy,ox)] = x[n, c, oy·s − p + i, ox·s − p + j], zero outside the image.
-private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    if g.isWidth3Stride2Pad1 { return im2colWidth3Stride2(x, col, g) }
+private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                    images: Range<Int>, ld: Int) {
+    if g.isWidth3Stride2Pad1 { return im2colWidth3Stride2(x, col, g, images: images, ld: ld) }
     let xp = UncheckedBox(x), cp = UncheckedBox(col)
-    parallelFor(g.k, cost: g.cols) { rows in
+    parallelFor(g.k, cost: images.count * g.ohw) { rows in
         let x = xp.value, col = cp.value
         for r in rows {
             let c = r / (g.kh * g.kw), i = (r / g.kw) % g.kh, j = r % g.kw
             let (oxLo, oxHi) = validRange(offset: j - g.padding, stride: g.stride, size: g.w, count: g.ow)
-            for n in 0..<g.n {
+            var dst = col + r * ld
+            for n in images {
                 let plane = x + (n * g.c + c) * g.h * g.w
-                var dst = col + r * g.cols + n * g.ohw
                 for oy in 0..<g.oh {
                     let iy = oy * g.stride - g.padding + i
                     if iy < 0 || iy >= g.h {
@@ -162,10 +210,11 @@ private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float
 }
 
 /// dx[n, c, iy, ix] += dcol[(c,i,j), (n,oy,ox)]; parallel over channels, which write disjoint planes.
-private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    if g.isWidth3Stride2Pad1 { return col2imWidth3Stride2(dcol, dx, g) }
+private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                    images: Range<Int>, ld: Int) {
+    if g.isWidth3Stride2Pad1 { return col2imWidth3Stride2(dcol, dx, g, images: images, ld: ld) }
     let dp = UncheckedBox(dcol), xp = UncheckedBox(dx)
-    parallelFor(g.c, cost: g.kh * g.kw * g.cols) { channels in
+    parallelFor(g.c, cost: g.kh * g.kw * images.count * g.ohw) { channels in
         let dcol = dp.value, dx = xp.value
         for c in channels {
             for i in 0..<g.kh {
@@ -173,9 +222,9 @@ private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Flo
                     let r = (c * g.kh + i) * g.kw + j
                     let (oxLo, oxHi) = validRange(offset: j - g.padding, stride: g.stride, size: g.w, count: g.ow)
                     guard oxHi > oxLo else { continue }
-                    for n in 0..<g.n {
+                    var src = dcol + r * ld
+                    for n in images {
                         let plane = dx + (n * g.c + c) * g.h * g.w
-                        var src = dcol + r * g.cols + n * g.ohw
                         for oy in 0..<g.oh {
                             let iy = oy * g.stride - g.padding + i
                             if iy >= 0 && iy < g.h {
@@ -197,17 +246,18 @@ private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Flo
 // col2im adds in the order of the generic loop (i, then j = 0 before j = 2; j = 1 touches the
 // other columns), so both give bit-identical sums.
 
-private func im2colWidth3Stride2(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+private func im2colWidth3Stride2(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                                 images: Range<Int>, ld: Int) {
     let xp = UncheckedBox(x), cp = UncheckedBox(col)
     let ow = g.ow, odd = min(ow, g.w / 2)   // ow ≥ 1 (conv2d checks); odd: columns ox with 2·ox + 1 < W
-    parallelFor(g.c * g.kh, cost: 3 * g.cols) { kernelRows in
+    parallelFor(g.c * g.kh, cost: 3 * images.count * g.ohw) { kernelRows in
         for ci in kernelRows {
             let c = ci / g.kh, i = ci % g.kh
-            let d0 = cp.value + 3 * ci * g.cols, d1 = d0 + g.cols, d2 = d1 + g.cols
-            for n in 0..<g.n {
+            let d0 = cp.value + 3 * ci * ld, d1 = d0 + ld, d2 = d1 + ld
+            for n in images {
                 let plane = xp.value + (n * g.c + c) * g.h * g.w
                 for oy in 0..<g.oh {
-                    let iy = 2 * oy - 1 + i, o = n * g.ohw + oy * ow
+                    let iy = 2 * oy - 1 + i, o = (n - images.lowerBound) * g.ohw + oy * ow
                     let r0 = d0 + o, r1 = d1 + o, r2 = d2 + o
                     guard iy >= 0 && iy < g.h else {
                         r0.initialize(repeating: 0, count: ow); r1.initialize(repeating: 0, count: ow)
@@ -226,17 +276,18 @@ private func im2colWidth3Stride2(_ x: UnsafePointer<Float>, _ col: UnsafeMutable
     }
 }
 
-private func col2imWidth3Stride2(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+private func col2imWidth3Stride2(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                                 images: Range<Int>, ld: Int) {
     let dp = UncheckedBox(dcol), xp = UncheckedBox(dx)
     let ow = g.ow, odd = min(ow, g.w / 2)
-    parallelFor(g.c, cost: 3 * g.kh * g.cols) { channels in
+    parallelFor(g.c, cost: 3 * g.kh * images.count * g.ohw) { channels in
         for c in channels {
             for i in 0..<g.kh {
-                let s0 = dp.value + 3 * (c * g.kh + i) * g.cols, s1 = s0 + g.cols, s2 = s1 + g.cols
-                for n in 0..<g.n {
+                let s0 = dp.value + 3 * (c * g.kh + i) * ld, s1 = s0 + ld, s2 = s1 + ld
+                for n in images {
                     let plane = xp.value + (n * g.c + c) * g.h * g.w
                     for oy in 0..<g.oh {
-                        let iy = 2 * oy - 1 + i, o = n * g.ohw + oy * ow
+                        let iy = 2 * oy - 1 + i, o = (n - images.lowerBound) * g.ohw + oy * ow
                         guard iy >= 0 && iy < g.h else { continue }
                         let dst = plane + iy * g.w
                         for ox in 1..<ow { dst[2 * ox - 1] += s0[o + ox] }

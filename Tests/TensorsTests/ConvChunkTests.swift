@@ -1,0 +1,41 @@
+@testable import Tensors
+import TestSupport
+import XCTest
+
+/// conv2d's GEMM path runs the batch in chunks of images for cache reuse; the output and dx must
+/// equal the one-chunk computation within one rounding, dW bit for bit, whatever the chunk size.
+final class ConvChunkTests: XCTestCase {
+    func testChunkedConvolutionEqualsOneChunkBitForBit() throws {
+        // (x, w, stride, padding): the convnet's stride-2 path and the generic im2col path.
+        let cases: [([Int], [Int], Int, Int)] = [([7, 6, 9, 9], [5, 6, 3, 3], 2, 1), ([5, 3, 6, 7], [4, 3, 3, 3], 1, 1)]
+        for (xs, ws, stride, padding) in cases {
+            var rng = RNG(seed: 11)
+            let x = randomTensor(xs, &rng), w = randomTensor(ws, &rng)
+            let probe = randomTensor([xs[0], ws[0], (xs[2] + 2 * padding - 3) / stride + 1, (xs[3] + 2 * padding - 3) / stride + 1], &rng)
+            let k = ws[1] * 9, ohw = probe.shape[2] * probe.shape[3]
+            var results: [[[Float]]] = []
+            // 0: one chunk; 2·K·OH·OW floats: chunks of 2 images with a shorter last one.
+            for chunkFloats in [0, 2 * k * ohw, 1] {
+                x.grad = nil; w.grad = nil
+                x.setRequiresGrad(true); w.setRequiresGrad(true)
+                let y = try conv2d(x, w, stride: stride, padding: padding, chunkFloats: chunkFloats)
+                try sum(try mul(y, probe)).backward()
+                results.append([y.array, try XCTUnwrap(x.grad).array, try XCTUnwrap(w.grad).array])
+            }
+            for (chunked, name) in [(results[1], "chunks of 2 images"), (results[2], "chunks of 1 image")] {
+                // OpenBLAS may run a chunk's shorter rows through another kernel: one rounding apart.
+                assertClose(chunked[0], results[0][0], rtol: 1e-6, atol: 1e-6, "x \(xs) output, \(name)")
+                assertClose(chunked[1], results[0][1], rtol: 1e-6, atol: 1e-6, "x \(xs) dx, \(name)")
+                XCTAssertEqual(chunked[2], results[0][2], "x \(xs) dW (one GEMM whatever the chunks), \(name)")
+            }
+        }
+    }
+
+    func testChunksCoverTheBatchInOrder() {
+        var g = ConvGeometry(n: 10, c: 2, h: 8, w: 8, o: 3, kh: 3, kw: 3, stride: 2, padding: 1)
+        g.chunkFloats = 3 * g.k * g.ohw
+        XCTAssertEqual(g.chunks, [0..<3, 3..<6, 6..<9, 9..<10])
+        g.chunkFloats = 0
+        XCTAssertEqual(g.chunks, [0..<10])
+    }
+}
