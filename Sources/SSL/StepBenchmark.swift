@@ -32,6 +32,8 @@ public struct StepBenchmarkOptions: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Input image shape (channels, height, width); Fashion-MNIST is 1×28×28.
     public var channels = 1, height = 28, width = 28
+    /// Also measure the machine's sgemm peak after the steps (`sgemmPeakGFLOPS`, ~1 s).
+    public var measurePeak = true
 
     public init() {}
 }
@@ -59,6 +61,20 @@ public struct StepBenchmarkResult: Codable, Sendable {
     /// /proc/stat minus this process's CPU time, per second of wall time); nil where unknown.
     /// Above ~0.1 the step times are inflated by competition for the cores.
     public var otherProcessesBusyCores: Double?
+    /// FLOPs of one step (GEMMs and direct convolution loops, forward and backward; `FLOPs`).
+    /// nil where not counted (the PyTorch reference).
+    public var flopsPerStep: Double?
+    /// The machine's sgemm rate (GFLOP/s) measured right after the steps with the same threads.
+    public var sgemmPeakGFLOPS: Double?
+    /// This process's CPU time per timed step (all its threads), ms: less sensitive than wall
+    /// time to other processes on the machine, so A/B comparisons of kernels can use it.
+    public var cpuMsPerStep: Double?
+
+    /// The step's FLOP rate as a fraction of the sgemm peak: how close the step is to the limit.
+    public var fractionOfPeak: Double? {
+        guard let flopsPerStep, let sgemmPeakGFLOPS, sgemmPeakGFLOPS > 0 else { return nil }
+        return flopsPerStep / (msPerStepMedian / 1000) / 1e9 / sgemmPeakGFLOPS
+    }
 
     enum CodingKeys: String, CodingKey {
         case framework, model, widths, batch
@@ -69,6 +85,7 @@ public struct StepBenchmarkResult: Codable, Sendable {
         case peakRSSKiB = "peak_rss_kib", setupRSSKiB = "setup_rss_kib"
         case finalLoss = "final_loss", threads
         case otherProcessesBusyCores = "other_processes_busy_cores"
+        case flopsPerStep = "flops_per_step", sgemmPeakGFLOPS = "sgemm_peak_gflops", cpuMsPerStep = "cpu_ms_per_step"
     }
 }
 
@@ -115,13 +132,17 @@ public func runStepBenchmark(config base: TrainingConfig, name: String, options:
     var times: [Double] = []
     times.reserveCapacity(options.timedSteps)
     let cpuBefore = CPUAccounting.now()
+    let flopsBefore = FLOPs.total
     for s in 0..<options.timedSteps {
         let t0 = monotonicNanoseconds()
         loss = try trainingStep(net, optimizer, views: views, totalSteps: totalSteps).loss
         times.append(Double(monotonicNanoseconds() - t0) / 1e6)
         guard loss.isFinite else { throw StepBenchmarkError.nonFiniteLoss(step: options.warmupSteps + s, value: loss) }
     }
-    let otherBusy = cpuBefore.flatMap { b in CPUAccounting.now().map { $0.otherProcessesBusyCores(since: b) } }
+    let cpuAfter = CPUAccounting.now()
+    let otherBusy = cpuBefore.flatMap { b in cpuAfter.map { $0.otherProcessesBusyCores(since: b) } }
+    let cpuMs = cpuBefore.flatMap { b in cpuAfter.map { ($0.ownSeconds - b.ownSeconds) * 1000 / Double(options.timedSteps) } }
+    let flopsPerStep = Double(FLOPs.total - flopsBefore) / Double(options.timedSteps)
     let sorted = times.sorted()
     let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
         : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
@@ -132,7 +153,8 @@ public func runStepBenchmark(config base: TrainingConfig, name: String, options:
         msPerStepMedian: median, msPerStepMean: mean, msPerStepMin: sorted[0],
         imagesPerSecond: Double(options.batch) / (median / 1000),
         peakRSSKiB: peakRSSKiB(), setupRSSKiB: setupRSS, finalLoss: Double(loss), threads: parallelThreads,
-        otherProcessesBusyCores: otherBusy)
+        otherProcessesBusyCores: otherBusy, flopsPerStep: flopsPerStep,
+        sgemmPeakGFLOPS: options.measurePeak ? sgemmPeakGFLOPS() : nil, cpuMsPerStep: cpuMs)
 }
 
 /// The process's peak resident set size in KiB (getrusage ru_maxrss: KiB on Linux, bytes on macOS).

@@ -50,6 +50,9 @@ struct Bench: ParsableCommand {
     @Flag(name: .customLong("no-reference"), help: "Skip the PyTorch reference.")
     var noReference = false
 
+    @Flag(name: .customLong("no-split"), help: "Skip timing one process per core against one process with every core.")
+    var noSplit = false
+
     @Option(help: "Where to write the markdown table.")
     var output = "results/bench.md"
 
@@ -112,7 +115,14 @@ struct Bench: ParsableCommand {
             print("[bench] method \(name): ablate \(format(m.result.msPerStepMedian)) ms/step (median)" + foreignNote(m.foreignCores))
             methodRows.append((name, m))
         }
-        let markdown = table(rows, torchIncluded: torchAvailable, loadAtStart: loadAtStart) + methodTable(methodRows)
+        var split: SplitMeasurement?
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        if let mini = rows.first(where: { $0.model == .mini }), cores >= 2, !noSplit {
+            print("[bench] workers × threads: \(cores) ablate processes × 1 thread at once …")
+            split = SplitMeasurement(shared: mini.ours.result, perCore: try measureOnePerCore(cores))
+        }
+        let markdown = table(rows, torchIncluded: torchAvailable, loadAtStart: loadAtStart) + (split?.markdown ?? "")
+            + methodTable(methodRows)
         print("")
         print(markdown)
         try write(markdown, to: output)
@@ -163,6 +173,58 @@ struct Bench: ParsableCommand {
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(result)
         print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// The mini SimSiam step in `cores` single-threaded child processes at once (how `ablate run`
+    /// splits the cores by default), each result as measured by its process.
+    private func measureOnePerCore(_ cores: Int) throws -> [StepBenchmarkResult] {
+        let exe = try ownExecutable()
+        let args = ["bench", "--child", "--model", "mini", "--method", "all", "--steps", "\(steps)", "--warmup", "\(warmup)", "--no-reference"]
+        var env = ProcessInfo.processInfo.environment
+        env["ABLATE_THREADS"] = "1"
+        let children: [(Process, Pipe)] = try (0..<cores).map { _ in
+            let p = Process(), pipe = Pipe()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = args
+            p.environment = env
+            p.standardOutput = pipe
+            do { try p.run() } catch { throw BenchError.launchFailed("single-threaded ablate child", "\(error)") }
+            return (p, pipe)
+        }
+        return try children.map { p, pipe in
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            let text = String(decoding: data, as: UTF8.self), what = "single-threaded ablate child"
+            guard p.terminationReason == .exit && p.terminationStatus == 0 else {
+                throw BenchError.childFailed(what, "exited with status \(p.terminationStatus)", text)
+            }
+            return try decodeResult(text, from: what)
+        }
+    }
+
+    /// One process with every core against one single-threaded process per core, on mini.
+    struct SplitMeasurement {
+        var shared: StepBenchmarkResult
+        var perCore: [StepBenchmarkResult]
+
+        /// Batch images per second of all the processes together.
+        var perCoreImagesPerSecond: Double { perCore.map(\.imagesPerSecond).reduce(0, +) }
+
+        var markdown: String {
+            let ratio = perCoreImagesPerSecond / shared.imagesPerSecond
+            let steps = perCore.map { format($0.msPerStepMedian) }.joined(separator: ", ")
+            return ["", "## Splitting the cores between runs", "",
+                    "`ablate run` starts one worker process per core, each with one thread, unless --workers says otherwise. "
+                        + "Measured here on the mini SimSiam step: \(perCore.count) processes × 1 thread at once against "
+                        + "1 process × \(shared.threads) threads (the first table).", "",
+                    "| split | ms/step | batch images/s, all processes |", "|---|---:|---:|",
+                    "| 1 process × \(shared.threads) threads | \(format(shared.msPerStepMedian)) | \(format(shared.imagesPerSecond, digits: 0)) |",
+                    "| \(perCore.count) processes × 1 thread | \(steps) | \(format(perCoreImagesPerSecond, digits: 0)) |",
+                    "",
+                    "A table's runs finish \(format(ratio, digits: 2))× sooner with one process per core "
+                        + (ratio >= 1 ? "(the default)." : "; on this machine pass --workers 1 to `ablate run`."),
+                    ""].joined(separator: "\n")
+        }
     }
 
     /// `method` nil: the model's SimSiam (the PyTorch comparison).
@@ -253,10 +315,14 @@ struct Bench: ParsableCommand {
             + "symmetric negative-cosine loss, backward, SGD update (mini protocol: momentum 0.9, wd 5e-4, "
             + "lr 0.05, encoder cosine, predictor fixed lr). \(warmup) warm-up + \(steps) timed steps; ms/step is the median. "
             + "img/s = batch images per second = 256 / median step time (each image is seen as two views). "
-            + "Ratio = PyTorch ms ÷ ablate ms (> 1: ablate is faster). Peak RSS = getrusage ru_maxrss of a process that measures one model.")
+            + "Ratio = PyTorch ms ÷ ablate ms (> 1: ablate is faster). "
+            + "GFLOP/step counts the convolutions and linear layers, forward and backward (2 per multiply-add, counted where "
+            + "ablate computes them); fraction of sgemm peak = (GFLOP/step ÷ step time) ÷ the rate of a 2048×2048 sgemm "
+            + "measured in the same process with the same threads (PyTorch's column divides the same FLOPs by its step time). "
+            + "Peak RSS = getrusage ru_maxrss of a process that measures one model.")
         lines.append("")
-        lines.append("| model | ablate ms/step | PyTorch ms/step | ablate img/s (batch images/s) | PyTorch img/s (batch images/s) | ratio (PyTorch ms ÷ ablate ms) | ablate peak RSS MiB | PyTorch peak RSS MiB |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("| model | ablate ms/step | PyTorch ms/step | ablate img/s (batch images/s) | PyTorch img/s (batch images/s) | ratio (PyTorch ms ÷ ablate ms) | GFLOP/step | ablate fraction of sgemm peak | PyTorch fraction of sgemm peak | ablate peak RSS MiB | PyTorch peak RSS MiB |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for row in rows {
             let m = row.model, a = row.ours.result, t = row.theirs?.result
             let widths = m.widths.map(String.init).joined(separator: "/")
@@ -267,6 +333,9 @@ struct Bench: ParsableCommand {
             cells.append(format(a.imagesPerSecond, digits: 0))
             cells.append(t.map { format($0.imagesPerSecond, digits: 0) } ?? "")
             cells.append(t.map { format($0.msPerStepMedian / a.msPerStepMedian, digits: 2) } ?? "")
+            cells.append(a.flopsPerStep.map { format($0 / 1e9, digits: 2) } ?? "")
+            cells.append(a.fractionOfPeak.map { format($0, digits: 2) } ?? "")
+            cells.append(t.flatMap { t in fraction(flops: a.flopsPerStep, ms: t.msPerStepMedian, peak: a.sgemmPeakGFLOPS) } ?? "")
             cells.append(mib(a.peakRSSKiB))
             cells.append(t.map { mib($0.peakRSSKiB) } ?? "")
             lines.append("| " + cells.joined(separator: " | ") + " |")
@@ -276,7 +345,9 @@ struct Bench: ParsableCommand {
         for row in rows {
             let a = row.ours.result
             var detail = "- \(row.model.rawValue): ablate mean \(format(a.msPerStepMean)) / min \(format(a.msPerStepMin)) ms, "
-                + "RSS after setup \(format(Double(a.setupRSSKiB) / 1024, digits: 0)) MiB, \(a.threads) threads" + busy(row.ours.foreignCores)
+                + "RSS after setup \(format(Double(a.setupRSSKiB) / 1024, digits: 0)) MiB, \(a.threads) threads"
+                + (a.cpuMsPerStep.map { ", CPU time \(format($0)) ms/step" } ?? "")
+                + (a.sgemmPeakGFLOPS.map { ", sgemm peak \(format($0, digits: 0)) GFLOP/s" } ?? "") + busy(row.ours.foreignCores)
             if let theirs = row.theirs {
                 let t = theirs.result
                 detail += "; PyTorch mean \(format(t.msPerStepMean)) / min \(format(t.msPerStepMin)) ms, "
@@ -306,13 +377,14 @@ struct Bench: ParsableCommand {
                         + "method's loss and after-update hook (EMA, queue, prototypes), in its own process, with each "
                         + "method's `mini` defaults. Tables may train a method at another batch (simsiam-table4: 1024 for "
                         + "SimCLR, BYOL and SwAV); a step then costs about batch/256 times this.", "",
-                     "| method | ablate ms/step | × SimSiam | img/s (batch images/s) | peak RSS MiB |",
-                     "|---|---:|---:|---:|---:|"]
+                     "| method | ablate ms/step | × SimSiam | img/s (batch images/s) | GFLOP/step | fraction of sgemm peak | peak RSS MiB |",
+                     "|---|---:|---:|---:|---:|---:|---:|"]
         for (name, m) in rows {
             let r = m.result
             lines.append("| \(name) | \(format(r.msPerStepMedian)) | "
                 + (simsiam.map { format(r.msPerStepMedian / $0, digits: 2) } ?? "") + " | "
-                + "\(format(r.imagesPerSecond, digits: 0)) | \(format(Double(r.peakRSSKiB) / 1024, digits: 0)) |")
+                + "\(format(r.imagesPerSecond, digits: 0)) | " + (r.flopsPerStep.map { format($0 / 1e9, digits: 2) } ?? "") + " | "
+                + (r.fractionOfPeak.map { format($0, digits: 2) } ?? "") + " | \(format(Double(r.peakRSSKiB) / 1024, digits: 0)) |")
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -331,7 +403,24 @@ struct Bench: ParsableCommand {
             cpu = ", CPU \(name.trimmingCharacters(in: .whitespaces))"
         }
         let load = loadAtStart.map { "; cores busy with other work just before the run \(format($0, digits: 2))" } ?? ""
-        return "Machine: \(cores) cores\(cpu); \(blas); \(timeout); \(ours); PyTorch torch.set_num_threads(2)\(load); date \(date)."
+        return "Machine: \(cores) cores\(cpu); vector extensions \(vectorExtensions()); OpenBLAS kernels \(blasCoreName) "
+            + "(openblas_get_corename); \(blas); \(timeout); \(ours); PyTorch torch.set_num_threads(2)\(load); date \(date)."
+    }
+
+    /// The CPU's SIMD extensions that matter for the kernels (from /proc/cpuinfo's flags).
+    private func vectorExtensions() -> String {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return "unknown" }
+        let flags = Set(line.split(separator: ":", maxSplits: 1).last?.split(separator: " ").map(String.init) ?? [])
+        let known = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile"]
+        let present = known.filter(flags.contains)
+        return present.isEmpty ? "none of \(known.joined(separator: ", "))" : present.joined(separator: " ")
+    }
+
+    /// FLOPs per step ÷ step time, as a fraction of the sgemm peak.
+    private func fraction(flops: Double?, ms: Double, peak: Double?) -> String? {
+        guard let flops, let peak, peak > 0, ms > 0 else { return nil }
+        return format(flops / (ms / 1000) / 1e9 / peak, digits: 2)
     }
 
     /// How many cores other processes keep busy: the non-idle share of all CPU time in
