@@ -67,7 +67,7 @@ public final class Scheduler {
     let ledger: RunLedger
     let backend: ExecutionBackend
     let workers: Int
-    let threadsPerWorker: Int
+    let cores: Int
     /// A run whose heartbeat is older than this is considered abandoned.
     public var staleAfter: TimeInterval = 60
     public var heartbeatEvery: TimeInterval = 5
@@ -85,7 +85,12 @@ public final class Scheduler {
         self.ledger = ledger
         self.backend = backend
         self.workers = max(1, workers)
-        threadsPerWorker = max(1, cores / max(1, workers))
+        self.cores = max(1, cores)
+    }
+
+    /// Threads for each of `concurrent` runs at once (at most `workers` of them): the cores split evenly.
+    func threadsPerRun(concurrent: Int) -> Int {
+        max(1, cores / max(1, min(workers, concurrent)))
     }
 
     public func run(_ specs: [Job], labels: [String: String] = [:], display: (SchedulerStatus) -> Void) throws -> SchedulerSummary {
@@ -105,9 +110,13 @@ public final class Scheduler {
         /// Starts claimed runs: all in one call on a batch back end (a failure fails them all),
         /// otherwise one by one (a failure fails that run only).
         func launch(_ specs: [Job]) -> [Result<RunHandle, Error>] {
-            guard let batches else { return specs.map { spec in Result { try backend.launch(spec, threads: threadsPerWorker) } } }
+            guard let batches else {
+                // The cores go to the runs that can run at once: the last run of a table gets them all.
+                let threads = threadsPerRun(concurrent: running.count + specs.count + queue.count + waiting.count)
+                return specs.map { spec in Result { try backend.launch(spec, threads: threads) } }
+            }
             guard !specs.isEmpty else { return [] }
-            do { return try batches.launch(batch: specs, threads: threadsPerWorker).map { .success($0) } } catch {
+            do { return try batches.launch(batch: specs, threads: threadsPerRun(concurrent: workers)).map { .success($0) } } catch {
                 return specs.map { _ in .failure(error) }
             }
         }

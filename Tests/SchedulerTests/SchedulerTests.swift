@@ -25,7 +25,9 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(summary, SchedulerSummary(total: 5, ranNow: 5, skipped: 0, failed: 0, failures: []))
         XCTAssertEqual(backend.launched.map(\.id), jobs.map(\.id))
         XCTAssertEqual(backend.maxLive, 2)
-        XCTAssertEqual(Set(backend.launched.map(\.threads)), [4])
+        XCTAssertEqual(backend.launched.prefix(4).map(\.threads), [4, 4, 4, 4])
+        // The last run gets every core if it starts when it is the only one left.
+        XCTAssertTrue([4, 8].contains(backend.launched.last?.threads ?? 0))
         XCTAssertEqual(Set(ledger.finishes), Set(jobs.map(\.id)))
         for j in jobs {
             let epochs = ledger.calls.compactMap { call -> Int? in
@@ -40,7 +42,14 @@ final class SchedulerTests: XCTestCase {
     }
 
     func testThreadsPerWorkerAreCoresOverWorkersAndAtLeastOne() throws {
-        for (workers, cores, threads) in [(2, 3, 1), (4, 1, 1), (1, 6, 6), (0, 6, 6)] {
+        for (workers, cores, concurrent, threads) in [(2, 3, 2, 1), (4, 1, 4, 1), (1, 6, 3, 6), (0, 6, 1, 6), (2, 8, 5, 4), (4, 8, 2, 4)] {
+            let s = Scheduler(ledger: FakeLedger(), backend: FakeBackend(), workers: workers, cores: cores)
+            XCTAssertEqual(s.threadsPerRun(concurrent: concurrent), threads, "workers \(workers), cores \(cores), runs \(concurrent)")
+        }
+    }
+
+    func testTheOnlyRunLeftGetsEveryCore() throws {
+        for (workers, cores, threads) in [(2, 3, 3), (4, 1, 1), (1, 6, 6), (0, 6, 6)] {
             let ledger = FakeLedger(), backend = FakeBackend()
             let job = try Fixture.job("a")
             backend.scripts[job.id] = Fixture.succeeds(job.id, epochs: 1)
