@@ -7,9 +7,10 @@ import Tensors
 /// outputs, as defined in PROTOCOLS.md.
 public enum Evaluation {
     /// Runs `layer` in evaluation mode (BN running stats) over normalised, un-augmented images,
-    /// without recording a graph; returns [count, D].
+    /// without recording a graph; returns [count, D]. The default batch is the training batch of
+    /// `mini`, so the buffers of the training step are reused (the features do not depend on it).
     public static func embed(_ set: ImageSet, range: Range<Int>? = nil, augmentation: Augmentation,
-                             batch: Int = 1000, _ layer: (Tensor) throws -> Tensor) throws -> Tensor {
+                             batch: Int = 256, _ layer: (Tensor) throws -> Tensor) throws -> Tensor {
         let range = range ?? 0..<set.count
         var parts: [Tensor] = []
         try noGrad {

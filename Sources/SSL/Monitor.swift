@@ -50,6 +50,7 @@ public struct Monitor {
     /// After the last epoch: full kNN (all training images as memory), linear probe (unless
     /// `linearProbe` is false), diagnostics with covariance, and the verdict.
     public func finalMetrics(_ model: SSLMethod, seed: UInt64, diverged: Bool, linearProbe: Bool = true) throws -> FinalMetrics {
+        Storage.releaseCachedBlocks()   // the training step's buffers: not needed again
         model.setTraining(false)
         defer { model.setTraining(true) }
         let trainFeatures = try Evaluation.embed(train, augmentation: augmentation) { try model.backbone($0) }

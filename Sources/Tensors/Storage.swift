@@ -26,6 +26,10 @@ public final class Storage {
 
     deinit { StoragePool.shared.give(pointer, count) }
 
+    /// Frees the blocks kept for reuse (`StoragePool`): call between phases that allocate other
+    /// sizes (training, then the final evaluation), so the process does not hold both.
+    public static func releaseCachedBlocks() { StoragePool.shared.drain() }
+
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
     public var array: [Float] { Array(buffer) }
 }
@@ -59,6 +63,15 @@ final class StoragePool: @unchecked Sendable {
         }
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         return raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    func drain() {
+        pthread_mutex_lock(&lock)
+        let blocks = free.values.joined()
+        free.removeAll()
+        cachedBytes = 0
+        pthread_mutex_unlock(&lock)
+        for p in blocks { UnsafeMutableRawPointer(p).deallocate() }
     }
 
     func give(_ p: UnsafeMutablePointer<Float>, _ count: Int) {

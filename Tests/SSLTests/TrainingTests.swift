@@ -18,6 +18,23 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(a.epochs.map(\.meanLoss), b.epochs.map(\.meanLoss))
     }
 
+    /// The evaluation batch is a memory choice only: the features are the same up to rounding.
+    func testEmbeddingDoesNotDependOnTheEvaluationBatch() throws {
+        let (trainer, monitor) = try smoke { $0.epochs = 1 }
+        _ = try trainer.run()
+        let model = trainer.model
+        model.setTraining(false)
+        let features = try [7, 256, 1000].map { batch in
+            try Evaluation.embed(monitor.test, augmentation: monitor.augmentation, batch: batch) { try model.backbone($0) }.storage.array
+        }
+        // Equal up to rounding (OpenBLAS may pick another kernel for another batch width).
+        for other in features.dropFirst() {
+            XCTAssertEqual(other.count, features[0].count)
+            let worst = zip(other, features[0]).map { abs($0 - $1) / max(1e-3, abs($1)) }.max() ?? 0
+            XCTAssertLessThan(worst, 1e-4)
+        }
+    }
+
     func testSmokeLossDecreasesAndMetricsAreRecorded() throws {
         let (trainer, monitor) = try smoke()
         let result = try trainer.run(monitor: monitor)
