@@ -60,6 +60,141 @@ def loss_fn(p1, p2, z1, z2):
     return -0.5 * (F.cosine_similarity(p1, z2, dim=-1).mean() + F.cosine_similarity(p2, z1, dim=-1).mean())
 
 
+# --- The other methods of `ablate bench --method`, with ablate's `mini` defaults (Sources/SSL/*.swift):
+# the protocol's backbone and projector, each method's loss and after-update hook.
+
+class SimSiamMethod(SimSiam):
+    def loss(self, x1, x2):
+        return loss_fn(*self(x1, x2))
+
+    def after_step(self, t, total):
+        pass
+
+
+def projector(widths, dim=512):
+    return SimSiam(widths, dim).projector
+
+
+def predictor(dim=512, pred_dim=128):
+    return SimSiam((1,), dim, pred_dim).predictor
+
+
+class BYOL(nn.Module):
+    """Online backbone + projector + predictor; target = EMA copy, tau from 0.99 to 1 (cosine)."""
+
+    def __init__(self, widths):
+        super().__init__()
+        self.backbone, self.projector, self.predictor = convnet(widths), projector(widths), predictor()
+        self.target_backbone, self.target_projector = convnet(widths), projector(widths)
+        for p in list(self.target_backbone.parameters()) + list(self.target_projector.parameters()):
+            p.requires_grad_(False)
+
+    def loss(self, x1, x2):
+        p1 = self.predictor(self.projector(self.backbone(x1)))
+        p2 = self.predictor(self.projector(self.backbone(x2)))
+        with torch.no_grad():
+            t1 = self.target_projector(self.target_backbone(x1))
+            t2 = self.target_projector(self.target_backbone(x2))
+
+        def L(p, z):
+            return (2 - 2 * (F.normalize(p, dim=1) * F.normalize(z, dim=1)).sum(dim=1)).mean()
+        return L(p1, t2) + L(p2, t1)
+
+    def after_step(self, t, total):
+        tau = 1 - (1 - 0.99) * (math.cos(math.pi * t / total) + 1) / 2
+        with torch.no_grad():
+            online = list(self.backbone.parameters()) + list(self.projector.parameters())
+            target = list(self.target_backbone.parameters()) + list(self.target_projector.parameters())
+            for tp, op in zip(target, online):
+                tp.mul_(tau).add_(op, alpha=1 - tau)
+
+
+class SimCLR(nn.Module):
+    """NT-Xent over the 2N projections, tau = 0.5."""
+
+    def __init__(self, widths):
+        super().__init__()
+        self.backbone, self.projector = convnet(widths), projector(widths)
+
+    def loss(self, x1, x2):
+        a, b = self.projector(self.backbone(x1)), self.projector(self.backbone(x2))
+        n = a.shape[0]
+        z = torch.cat([F.normalize(a, dim=1), F.normalize(b, dim=1)])
+        logits = z @ z.t() / 0.5 - 1e9 * torch.eye(2 * n)
+        return F.cross_entropy(logits, (torch.arange(2 * n) + n) % (2 * n))
+
+    def after_step(self, t, total):
+        pass
+
+
+class MoCo(nn.Module):
+    """MoCo v2: EMA key encoder (m = 0.99), queue of 4096 keys, InfoNCE with tau = 0.2."""
+
+    def __init__(self, widths, dim=512, queue=4096):
+        super().__init__()
+        self.backbone, self.projector = convnet(widths), projector(widths, dim)
+        self.key_backbone, self.key_projector = convnet(widths), projector(widths, dim)
+        for p in list(self.key_backbone.parameters()) + list(self.key_projector.parameters()):
+            p.requires_grad_(False)
+        self.register_buffer("queue", F.normalize(torch.randn(queue, dim), dim=1))
+        self.pointer, self.pending = 0, None
+
+    def loss(self, x1, x2):
+        q = F.normalize(self.projector(self.backbone(x1)), dim=1)
+        with torch.no_grad():
+            k = F.normalize(self.key_projector(self.key_backbone(x2)), dim=1)
+        logits = torch.cat([(q * k).sum(dim=1, keepdim=True), q @ self.queue.clone().t()], dim=1) / 0.2
+        self.pending = k
+        return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long))
+
+    def after_step(self, t, total):
+        with torch.no_grad():
+            key = list(self.key_backbone.parameters()) + list(self.key_projector.parameters())
+            for kp, qp in zip(key, list(self.backbone.parameters()) + list(self.projector.parameters())):
+                kp.mul_(0.99).add_(qp, alpha=0.01)
+            n = self.pending.shape[0]
+            idx = (torch.arange(n) + self.pointer) % self.queue.shape[0]
+            self.queue[idx] = self.pending
+            self.pointer = (self.pointer + n) % self.queue.shape[0]
+
+
+def sinkhorn(out, eps=0.05, iters=3):
+    Q = torch.exp(out / eps).t()
+    B, K = Q.shape[1], Q.shape[0]
+    Q = Q / torch.sum(Q)
+    for _ in range(iters):
+        Q = Q / torch.sum(Q, dim=1, keepdim=True) / K
+        Q = Q / torch.sum(Q, dim=0, keepdim=True) / B
+    return (Q * B).t()
+
+
+class SwAV(nn.Module):
+    """100 prototypes (normalised before each forward), Sinkhorn codes without gradient, tau = 0.1."""
+
+    def __init__(self, widths, dim=512, k=100):
+        super().__init__()
+        self.backbone, self.projector = convnet(widths), projector(widths, dim)
+        self.prototypes = nn.Linear(dim, k, bias=False)
+
+    def loss(self, x1, x2):
+        with torch.no_grad():
+            self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
+        s1 = self.prototypes(F.normalize(self.projector(self.backbone(x1)), dim=1))
+        s2 = self.prototypes(F.normalize(self.projector(self.backbone(x2)), dim=1))
+        with torch.no_grad():
+            q1, q2 = sinkhorn(s1.detach()), sinkhorn(s2.detach())
+
+        def ell(q, s):
+            return -(q * F.log_softmax(s / 0.1, dim=1)).sum(dim=1).mean()
+        return 0.5 * (ell(q2, s1) + ell(q1, s2))
+
+    def after_step(self, t, total):
+        pass
+
+
+METHODS = {"simsiam": lambda w: SimSiamMethod(w), "byol": BYOL, "simclr": SimCLR, "moco": MoCo, "swav": SwAV}
+
+
 def cpu_accounting():
     """(machine busy seconds from /proc/stat, own CPU seconds, wall seconds), or None off Linux."""
     try:
@@ -92,6 +227,8 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--method", choices=sorted(METHODS), default="simsiam",
+                    help="the method's step (ablate's mini defaults); simsiam is the model comparison")
     args = ap.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.batch < 2:
         ap.error("need --steps >= 1, --warmup >= 0, --batch >= 2")
@@ -99,13 +236,15 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     widths = MODELS[args.model]
-    model = SimSiam(widths).train()
+    model = METHODS[args.method](widths).train()
     lr = 0.05 * args.batch / 256
     total = args.warmup + args.steps
-    opt = torch.optim.SGD([
-        {"params": list(model.backbone.parameters()) + list(model.projector.parameters()), "fix_lr": False},
-        {"params": model.predictor.parameters(), "fix_lr": True},
-    ], lr=lr, momentum=0.9, weight_decay=5e-4)
+    fixed = list(model.predictor.parameters()) if args.method == "simsiam" else []
+    fixed_ids = {id(p) for p in fixed}
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in fixed_ids], "fix_lr": False}]
+    if fixed:
+        groups.append({"params": fixed, "fix_lr": True})
+    opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=5e-4)
     x1 = torch.randn(args.batch, 1, 28, 28)
     x2 = torch.randn(args.batch, 1, 28, 28)
     setup_rss = peak_rss_kib()
@@ -115,10 +254,10 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr if g["fix_lr"] else cur
         opt.zero_grad(set_to_none=True)
-        p1, p2, z1, z2 = model(x1, x2)
-        loss = loss_fn(p1, p2, z1, z2)
+        loss = model.loss(x1, x2)
         loss.backward()
         opt.step()
+        model.after_step(t, total)
         return loss.item()
 
     loss = 0.0
@@ -136,7 +275,8 @@ def main():
         sys.exit(1)
     median = statistics.median(times)
     print(json.dumps({
-        "framework": "pytorch", "torch_version": torch.__version__, "model": args.model,
+        "framework": "pytorch", "torch_version": torch.__version__,
+        "model": args.model if args.method == "simsiam" else f"{args.model}/{args.method}",
         "widths": list(widths), "batch": args.batch,
         "warmup_steps": args.warmup, "timed_steps": args.steps,
         "ms_per_step_median": median, "ms_per_step_mean": statistics.fmean(times),

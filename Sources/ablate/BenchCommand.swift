@@ -104,16 +104,22 @@ struct Bench: ParsableCommand {
             }
             rows.append(Row(model: m, ours: ours, theirs: theirs))
         }
-        var methodRows: [(String, Measurement)] = []
+        var methodRows: [MethodRow] = []
         for name in methodNames {
             if name == Methods.defaultName, let mini = rows.first(where: { $0.model == .mini }) {
-                methodRows.append((name, mini.ours))
+                methodRows.append(MethodRow(name: name, ours: mini.ours, theirs: mini.theirs))
                 continue
             }
             print("[bench] method \(name) on mini: ablate, \(warmup) warm-up + \(steps) timed steps …")
             let m = try measureInChild(.mini, method: name)
             print("[bench] method \(name): ablate \(format(m.result.msPerStepMedian)) ms/step (median)" + foreignNote(m.foreignCores))
-            methodRows.append((name, m))
+            var theirs: Measurement?
+            if torchAvailable {
+                let r = try measureReference(.mini, method: name)
+                print("[bench] method \(name): PyTorch \(format(r.result.msPerStepMedian)) ms/step (median)" + foreignNote(r.foreignCores))
+                theirs = r
+            }
+            methodRows.append(MethodRow(name: name, ours: m, theirs: theirs))
         }
         var split: SplitMeasurement?
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -139,6 +145,12 @@ struct Bench: ParsableCommand {
 
     struct Row {
         var model: BenchmarkModel
+        var ours: Measurement
+        var theirs: Measurement?
+    }
+
+    struct MethodRow {
+        var name: String
         var ours: Measurement
         var theirs: Measurement?
     }
@@ -237,8 +249,8 @@ struct Bench: ParsableCommand {
         return Measurement(result: result, foreignCores: result.otherProcessesBusyCores)
     }
 
-    private func measureReference(_ m: BenchmarkModel) throws -> Measurement {
-        let args = [reference, "--model", m.rawValue, "--steps", "\(steps)", "--warmup", "\(warmup)"]
+    private func measureReference(_ m: BenchmarkModel, method: String? = nil) throws -> Measurement {
+        let args = [reference, "--model", m.rawValue, "--steps", "\(steps)", "--warmup", "\(warmup)"] + (method.map { ["--method", $0] } ?? [])
         let what = "PyTorch reference \(reference)"
         let result = try decodeResult(try runProcess("/usr/bin/env", ["python3"] + args, what: what), from: what)
         return Measurement(result: result, foreignCores: result.otherProcessesBusyCores)
@@ -368,20 +380,22 @@ struct Bench: ParsableCommand {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Every method's step on the `mini` model (ablate only; PyTorch has SimSiam's alone, above).
-    private func methodTable(_ rows: [(String, Measurement)]) -> String {
+    /// Every method's step on the `mini` model, beside the same step in PyTorch (reference/bench_torch.py --method).
+    private func methodTable(_ rows: [MethodRow]) -> String {
         guard !rows.isEmpty else { return "" }
-        let simsiam = rows.first { $0.0 == Methods.defaultName }?.1.result.msPerStepMedian
+        let simsiam = rows.first { $0.name == Methods.defaultName }?.ours.result.msPerStepMedian
         var lines = ["", "## Every method on the mini model", "",
                      "The same step (batch 256, random views, \(warmup) warm-up + \(steps) timed steps, median) through each "
                         + "method's loss and after-update hook (EMA, queue, prototypes), in its own process, with each "
-                        + "method's `mini` defaults. Tables may train a method at another batch (simsiam-table4: 1024 for "
+                        + "method's `mini` defaults, beside the same method in PyTorch (reference/bench_torch.py --method). "
+                        + "Tables may train a method at another batch (simsiam-table4: 1024 for "
                         + "SimCLR, BYOL and SwAV); a step then costs about batch/256 times this.", "",
-                     "| method | ablate ms/step | × SimSiam | img/s (batch images/s) | GFLOP/step | fraction of sgemm peak | peak RSS MiB |",
-                     "|---|---:|---:|---:|---:|---:|---:|"]
-        for (name, m) in rows {
-            let r = m.result
-            lines.append("| \(name) | \(format(r.msPerStepMedian)) | "
+                     "| method | ablate ms/step | PyTorch ms/step | ratio (PyTorch ms ÷ ablate ms) | × SimSiam | img/s (batch images/s) | GFLOP/step | fraction of sgemm peak | peak RSS MiB |",
+                     "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for row in rows {
+            let r = row.ours.result, t = row.theirs?.result
+            lines.append("| \(row.name) | \(format(r.msPerStepMedian)) | " + (t.map { format($0.msPerStepMedian) } ?? "") + " | "
+                + (t.map { format($0.msPerStepMedian / r.msPerStepMedian, digits: 2) } ?? "") + " | "
                 + (simsiam.map { format(r.msPerStepMedian / $0, digits: 2) } ?? "") + " | "
                 + "\(format(r.imagesPerSecond, digits: 0)) | " + (r.flopsPerStep.map { format($0 / 1e9, digits: 2) } ?? "") + " | "
                 + (r.fractionOfPeak.map { format($0, digits: 2) } ?? "") + " | \(format(Double(r.peakRSSKiB) / 1024, digits: 0)) |")
