@@ -138,11 +138,13 @@ public struct TableReport: Sendable {
         }).sorted()
         lines.append("- Code: " + (revisions.isEmpty ? "—" : revisions.joined(separator: ", ")) + ".")
         let n = table.seeds.count
-        let measured = [Metric.rawPixelKNN, .randomInitKNN].map { metric in
-            let s = MeanStd.of(baselines.compactMap { $0.values[metric.key] })
-            return "\(metric.label) \(summary(s, metric)) (\(s?.n ?? 0) of \(n) seeds)"
+        for (metric, measures) in Metric.baselines {
+            let measured = measures.map { baseline in
+                let s = MeanStd.of(baselines.compactMap { $0.values[baseline.key] })
+                return "\(baseline.label) \(summary(s, baseline)) (\(s?.n ?? 0) of \(n) seeds)"
+            }
+            lines.append("- Baselines (\(metric.label)): " + measured.joined(separator: ", ") + ".")
         }
-        lines.append("- Baselines (\(Metric.main.label)): " + measured.joined(separator: ", ") + ".")
         for run in chosen where run.record.status == .failed {
             let message = (run.record.error ?? "no message").split(separator: "\n").first.map(String.init) ?? ""
             lines.append("- Failed: `\(run.record.rowName)` seed \(run.record.seed): \(message)")

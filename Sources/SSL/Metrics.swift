@@ -52,10 +52,15 @@ extension Metric {
     // Baselines, per protocol and seed.
     public static let rawPixelKNN = Metric(key: "raw_pixel_knn", label: "raw pixels", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
     public static let randomInitKNN = Metric(key: "random_init_knn", label: "random-init backbone", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
+    public static let rawPixelLinear = Metric(key: "raw_pixel_linear", label: "raw pixels", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
+    public static let randomInitLinear = Metric(key: "random_init_linear", label: "random-init backbone", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
+    /// The baselines a report prints, by the metric they stand beside (kNN top-1, linear).
+    public static let baselines: [(of: Metric, baselines: [Metric])] = [(.knn, [.rawPixelKNN, .randomInitKNN]),
+                                                                       (.linear, [.rawPixelLinear, .randomInitLinear])]
 
     /// Every metric, final ones first in the order reports show them by default.
     public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .loss, .knnSubset, .trainZStd, .epochSeconds,
-                                       .targetSeconds, .peakRSSMiB, .rawPixelKNN, .randomInitKNN]
+                                       .targetSeconds, .peakRSSMiB, .rawPixelKNN, .randomInitKNN, .rawPixelLinear, .randomInitLinear]
     /// What an experiment file's `metrics:` may list: the end-of-training metrics.
     public static let reportable: [Metric] = all.filter(\.atEnd)
     /// The report columns when a table does not choose (the columns of the first reports).
@@ -108,8 +113,10 @@ extension FinalMetrics {
 }
 
 extension Baselines {
-    /// The baselines by key, as the store's `baseline` table keeps them.
+    /// The baselines by key, as the store's `baseline` table keeps them (the linear probes when measured).
     public var metricValues: [(key: String, value: Double)] {
-        [(Metric.rawPixelKNN.key, rawPixelKNN), (Metric.randomInitKNN.key, randomBackboneKNN)]
+        let linear: [(Metric, Double?)] = [(.rawPixelLinear, rawPixelLinear), (.randomInitLinear, randomBackboneLinear)]
+        return [(Metric.rawPixelKNN.key, rawPixelKNN), (Metric.randomInitKNN.key, randomBackboneKNN)]
+            + linear.compactMap { m, v in v.map { (m.key, $0) } }
     }
 }

@@ -16,10 +16,15 @@ public struct FinalMetrics: Sendable, Codable {
     public var meanEpochSeconds: Double?
 }
 
-/// Baselines printed beside every table: kNN on raw pixels and on an untrained backbone.
+/// Baselines printed beside every table: kNN and the linear probe on raw pixels and on an
+/// untrained backbone ("is SSL better than nothing?" on both metrics).
 public struct Baselines: Sendable, Codable {
     public var rawPixelKNN: Double
     public var randomBackboneKNN: Double
+    /// The runs' linear probe (`Evaluation.linearProbe`, same recipe and seed); nil in events of
+    /// workers that predate it.
+    public var rawPixelLinear: Double?
+    public var randomBackboneLinear: Double?
 }
 
 /// Computes the monitor metrics of PROTOCOLS.md for a model on a protocol's data.
@@ -54,32 +59,43 @@ public struct Monitor {
         defer { model.setTraining(true) }
         let trainFeatures = try Evaluation.embed(train, augmentation: augmentation) { try model.backbone($0) }
         let testFeatures = try Evaluation.embed(test, augmentation: augmentation) { try model.backbone($0) }
-        let knn = try Evaluation.knnAccuracy(memory: trainFeatures, memoryLabels: train.labels,
+        let knn: Double, linear: Double?
+        if linearProbe {
+            (knn, linear) = try knnAndLinear(train: trainFeatures, test: testFeatures, seed: seed)
+        } else {
+            knn = try Evaluation.knnAccuracy(memory: trainFeatures, memoryLabels: train.labels,
                                              queries: testFeatures, queryLabels: test.labels)
-        let linear = linearProbe
-            ? try Evaluation.linearProbe(train: trainFeatures, trainLabels: train.labels, test: testFeatures,
-                                         testLabels: test.labels, seed: seed)
-            : nil
+            linear = nil
+        }
         let z = try noGrad { try model.project(testFeatures) }
         let diag = try CollapseDiagnostics(z)
         return FinalMetrics(knn: knn, linear: linear, test: diag,
                             verdict: Verdict.of(diverged: diverged, zStd: diag.zStd, mO: diag.mO, mR: diag.mR))
     }
 
-    /// kNN on normalised raw pixels, and on the backbone of an untrained model with this seed
-    /// (every method draws its backbone first, so it is the same backbone whatever the method).
+    /// kNN and the linear probe (the runs' recipe, this seed) on normalised raw pixels, and on
+    /// the backbone of an untrained model with this seed (every method draws its backbone first,
+    /// so it is the same backbone whatever the method).
     public func baselines(config: TrainingConfig, seed: UInt64) throws -> Baselines {
         let flat: (ImageSet) -> Tensor = { set in
             let t = augmentation.plain(set, range: 0..<set.count)
             return Tensor(shape: [set.count, set.imageSize], storage: t.storage)
         }
-        let raw = try Evaluation.knnAccuracy(memory: flat(train), memoryLabels: train.labels,
-                                             queries: flat(test), queryLabels: test.labels)
+        let rawTrain = flat(train), rawTest = flat(test)
         let untrained = try Methods.make(config, inChannels: train.channels, seed: seed)
         untrained.setTraining(false)
         let mem = try Evaluation.embed(train, augmentation: augmentation) { try untrained.backbone($0) }
         let q = try Evaluation.embed(test, augmentation: augmentation) { try untrained.backbone($0) }
-        let random = try Evaluation.knnAccuracy(memory: mem, memoryLabels: train.labels, queries: q, queryLabels: test.labels)
-        return Baselines(rawPixelKNN: raw, randomBackboneKNN: random)
+        let (rawKNN, rawLinear) = try knnAndLinear(train: rawTrain, test: rawTest, seed: seed)
+        let (randomKNN, randomLinear) = try knnAndLinear(train: mem, test: q, seed: seed)
+        return Baselines(rawPixelKNN: rawKNN, randomBackboneKNN: randomKNN, rawPixelLinear: rawLinear, randomBackboneLinear: randomLinear)
+    }
+
+    /// Full kNN and the linear probe of features of the whole training and test sets, as `finalMetrics` measures them.
+    func knnAndLinear(train features: Tensor, test queries: Tensor, seed: UInt64) throws -> (knn: Double, linear: Double) {
+        let knn = try Evaluation.knnAccuracy(memory: features, memoryLabels: train.labels, queries: queries, queryLabels: test.labels)
+        let linear = try Evaluation.linearProbe(train: features, trainLabels: train.labels, test: queries,
+                                                testLabels: test.labels, seed: seed)
+        return (knn, linear)
     }
 }

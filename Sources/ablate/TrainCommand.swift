@@ -46,7 +46,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Skip the linear probe in the final evaluation.")
     var noLinear = false
 
-    @Flag(help: "Also compute the raw-pixel and random-init-backbone kNN baselines.")
+    @Flag(help: "Also compute the raw-pixel and random-init-backbone baselines (kNN and linear probe).")
     var baselines = false
 
     @Option(help: "Also write the per-epoch records and final metrics to this JSON file.")
@@ -98,7 +98,8 @@ struct Train: ParsableCommand {
         var base: Baselines?
         if baselines {
             let b = try monitor.baselines(config: config, seed: seed)
-            print(String(format: "baselines: raw-pixel kNN %.2f %%, random-init backbone kNN %.2f %%", b.rawPixelKNN, b.randomBackboneKNN))
+            print(String(format: "baselines: raw-pixel kNN %.2f %%, linear %.2f %%; random-init backbone kNN %.2f %%, linear %.2f %%",
+                         b.rawPixelKNN, b.rawPixelLinear ?? .nan, b.randomBackboneKNN, b.randomBackboneLinear ?? .nan))
             base = b
         }
         print("verdict: \(final.verdict.rawValue)")

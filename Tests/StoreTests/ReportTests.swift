@@ -62,8 +62,8 @@ final class ReportTests: XCTestCase {
         let running = try lease(try store.claimRun(try spec(table: "demo", row: "longer", seed: 1, edit: longer), provenance: here, staleAfter: 300))
         try store.recordEpoch(running, try epochRecord(epoch: 1, loss: -0.25))
 
-        try store.putBaselines(try baselines(raw: 80, random: 40), protocolName: "smoke", seed: 0)
-        try store.putBaselines(try baselines(raw: 80, random: 42), protocolName: "smoke", seed: 1)
+        try store.putBaselines(try baselines(raw: 80, random: 40, rawLinear: 85, randomLinear: 50), protocolName: "smoke", seed: 0)
+        try store.putBaselines(try baselines(raw: 80, random: 42, rawLinear: 86, randomLinear: 52), protocolName: "smoke", seed: 1)
         try store.putBaselines(try baselines(raw: 10, random: 10), protocolName: "smoke", seed: 7)   // not a seed of the table
         return store
     }
@@ -89,6 +89,7 @@ final class ReportTests: XCTestCase {
             - Runs (14 planned): 8 finished, 2 diverged, 1 running, 1 failed, 2 missing.
             - Code: `abc1234`, `def5678` (dirty).
             - Baselines (kNN top-1 %): raw pixels 80.0 ± 0.0 (2 of 2 seeds), random-init backbone 41.0 ± 1.4 (2 of 2 seeds).
+            - Baselines (linear %): raw pixels 85.5 ± 0.7 (2 of 2 seeds), random-init backbone 51.0 ± 1.4 (2 of 2 seeds).
             - Failed: `wider` seed 1: out of memory
 
             Where the paper values come from:
@@ -234,6 +235,7 @@ final class ReportTests: XCTestCase {
             - Runs (3 planned): 3 missing.
             - Code: —.
             - Baselines (kNN top-1 %): raw pixels — (0 of 3 seeds), random-init backbone — (0 of 3 seeds).
+            - Baselines (linear %): raw pixels — (0 of 3 seeds), random-init backbone — (0 of 3 seeds).
 
             """)
     }
