@@ -151,6 +151,8 @@ public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]
             if below ? ci.low > 0 : ci.high < 0 { return .fails }
             return .inconclusive(ci.text(Metric.main.format, " includes 0"))
         }
+    case let .near(key, value, tolerance):
+        return evaluateNear(key, value: value, tolerance: tolerance, row.stats[key])
     case .rises, .falls:
         return .inconclusive("a curve claim needs the runs' curves (`evaluateCurveClaim`)")
     }
@@ -168,9 +170,9 @@ public struct CurveEvidence: Sendable, Equatable {
     }
 }
 
-/// Decides `rises` / `falls` / `falls after epoch k` from each seed's stored curve: the per-step
-/// points (`step.<metric>`) where a run has them, else the per-epoch points (`falls after epoch k`
-/// always reads the per-epoch curve from epoch k on). Start and end are the means of the first and
+/// Decides `rises` / `falls` / `rises after epoch k` / `falls after epoch k` from each seed's
+/// stored curve: the per-step points (`step.<metric>`) where a run has them, else the per-epoch
+/// points (`… after epoch k` always reads the per-epoch curve from epoch k on). Start and end are the means of the first and
 /// last tenth of the curve (at least one point each); a seed's curve rises if end − start exceeds
 /// 5 % of max(|start|, |end|) (and falls if it is below minus that), else it is flat. The claim
 /// holds if every seed goes the claimed way, fails if none does, and is inconclusive for a mix
@@ -178,7 +180,7 @@ public struct CurveEvidence: Sendable, Equatable {
 public func evaluateCurveClaim(_ claim: Claim, runs: [[MetricPoint]]) -> (ClaimOutcome, CurveEvidence?) {
     let metric: String, after: Int?, up: Bool
     switch claim {
-    case let .rises(m): (metric, after, up) = (m, nil, true)
+    case let .rises(m, k): (metric, after, up) = (m, k, true)
     case let .falls(m, k): (metric, after, up) = (m, k, false)
     default: return (.inconclusive("not a curve claim"), nil)
     }
@@ -205,6 +207,24 @@ public func evaluateCurveClaim(_ claim: Claim, runs: [[MetricPoint]]) -> (ClaimO
 private enum Comparison {
     case ready(MeanStd, MeanStd)
     case undecidable(ClaimOutcome)
+}
+
+/// `<metric> within x of v` on a final metric: the 95 % t interval of the mean over the finished
+/// seeds (mean ± t(0.975, n − 1)·s/√n) holds if it lies inside [v − x, v + x], fails if it lies
+/// entirely outside, else is inconclusive; one seed is inconclusive (no interval), its value in the reason.
+func evaluateNear(_ key: String, value: Double, tolerance: Double, _ s: MeanStd?) -> ClaimOutcome {
+    let format = Metric.named(key)?.format ?? { formatFixed($0, 3) }
+    let bound = "\(formatFixed(value, 2)) ± \(formatFixed(tolerance, 2))"
+    guard let s else { return .inconclusive("no finished seeds with \(key)") }
+    guard s.n >= 2 else {
+        let inside = abs(s.mean - value) <= tolerance + 1e-9
+        return .inconclusive("1 seed: \(key) \(format(s.mean)) is \(inside ? "inside" : "outside") \(bound) on the point estimate; an interval needs 2 seeds")
+    }
+    let half = StudentT.quantile(1 - (1 - DifferenceInterval.level) / 2, degreesOfFreedom: Double(s.n - 1)) * s.std / Double(s.n).squareRoot()
+    let (low, high) = (s.mean - half, s.mean + half)
+    if low >= value - tolerance - 1e-9 && high <= value + tolerance + 1e-9 { return .holds }
+    if high < value - tolerance || low > value + tolerance { return .fails }
+    return .inconclusive("\(key) \(format(s.mean)), 95 % CI [\(format(low)), \(format(high))] straddles \(bound)")
 }
 
 /// The interval a comparative claim (`within`, `below`, `above`) of `row` is decided on; nil for

@@ -14,6 +14,9 @@ public struct FinalMetrics: Sendable, Codable {
     public var peakRSSMiB: Double?
     /// Mean training time of an epoch (s); nil where not measured.
     public var meanEpochSeconds: Double?
+    /// Zhang et al. Fig 5a on the test set: where cos(o_e − η_p·o_p, o_p) crosses 0
+    /// (`ExtraGradient.zeroCrossing`); nil for a method without a predictor.
+    public var etaZero: Double?
 }
 
 /// Baselines printed beside every table: kNN and the linear probe on raw pixels and on an
@@ -38,8 +41,9 @@ public struct Monitor {
         self.train = train; self.test = test; self.augmentation = augmentation
     }
 
-    /// Per-epoch: kNN on the fixed subset, diagnostics of z on the whole test set (eval mode).
-    public func epochMetrics(_ model: SSLMethod) throws -> (knn: Double, test: CollapseDiagnostics) {
+    /// Per-epoch: kNN on the fixed subset, diagnostics of z on the whole test set (eval mode),
+    /// with cov_offdiag when `covariance` (Zhang et al. Fig 6 plots it over training).
+    public func epochMetrics(_ model: SSLMethod, covariance: Bool = false) throws -> (knn: Double, test: CollapseDiagnostics) {
         model.setTraining(false)
         defer { model.setTraining(true) }
         let memory = try Evaluation.embed(train, range: 0..<min(Monitor.memorySize, train.count), augmentation: augmentation) { try model.backbone($0) }
@@ -49,12 +53,14 @@ public struct Monitor {
                                              queries: try noGrad { try slice(testFeatures, 0..<q) },
                                              queryLabels: Array(test.labels[0..<q]))
         let z = try noGrad { try model.project(testFeatures) }
-        return (knn, try CollapseDiagnostics(z, covariance: false))
+        return (knn, try CollapseDiagnostics(z, covariance: covariance))
     }
 
     /// After the last epoch: full kNN (all training images as memory), linear probe (unless
-    /// `linearProbe` is false), diagnostics with covariance, and the verdict.
-    public func finalMetrics(_ model: SSLMethod, seed: UInt64, diverged: Bool, linearProbe: Bool = true) throws -> FinalMetrics {
+    /// `linearProbe` is false), diagnostics with covariance, the verdict, and with `extraGradient`
+    /// Zhang et al.'s η_p zero crossing (Fig 5a) on the final weights (for a method with a predictor).
+    public func finalMetrics(_ model: SSLMethod, seed: UInt64, diverged: Bool, linearProbe: Bool = true,
+                             extraGradient: Bool = false) throws -> FinalMetrics {
         model.setTraining(false)
         defer { model.setTraining(true) }
         let trainFeatures = try Evaluation.embed(train, augmentation: augmentation) { try model.backbone($0) }
@@ -69,8 +75,9 @@ public struct Monitor {
         }
         let z = try noGrad { try model.project(testFeatures) }
         let diag = try CollapseDiagnostics(z)
+        let eta = extraGradient ? try noGrad { try model.prediction(of: z) }.flatMap { try? ExtraGradient.zeroCrossing(z: z, p: $0) } : nil
         return FinalMetrics(knn: knn, linear: linear, test: diag,
-                            verdict: Verdict.of(diverged: diverged, zStd: diag.zStd, mO: diag.mO, mR: diag.mR))
+                            verdict: Verdict.of(diverged: diverged, zStd: diag.zStd, mO: diag.mO, mR: diag.mR), etaZero: eta)
     }
 
     /// kNN and the linear probe (the runs' recipe, this seed) on normalised raw pixels, and on

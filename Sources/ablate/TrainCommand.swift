@@ -92,7 +92,7 @@ struct Train: ParsableCommand {
         print("training: \(result.status.rawValue) after \(String(format: "%.1f", result.seconds)) s; evaluating…")
         let evalStart = Date()
         let final = try monitor.finalMetrics(trainer.model, seed: seed, diverged: result.status == .diverged,
-                                             linearProbe: !noLinear)
+                                             linearProbe: !noLinear, extraGradient: config.measuresExtraGradient)
         print(String(format: "kNN top-1 %.2f %%", final.knn) + (final.linear.map { String(format: ", linear %.2f %%", $0) } ?? ""))
         print(String(format: "z_std·√d %.3f, m_o %.3f, m_r %.3f, cov_offdiag %.4g", final.test.zStd, final.test.mO, final.test.mR, final.test.covOffdiag ?? .nan))
         var base: Baselines?

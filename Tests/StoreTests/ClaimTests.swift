@@ -150,7 +150,7 @@ final class ClaimTests: XCTestCase {
         XCTAssertThrowsError(try RowDescription(name: "r", paperValue: "1", paperSource: "", claimText: "shrinks")) { error in
             XCTAssertEqual("\(error)", "row `r`: cannot read the claim `shrinks`; write one of: collapses, does-not-collapse, "
                            + "diverges, within <pts> of <row>, below <row>, above <row>, <metric> rises, <metric> falls, "
-                           + "<metric> falls after epoch <k>")
+                           + "<metric> rises after epoch <k>, <metric> falls after epoch <k>, <metric> within <x> of <value>")
         }
         XCTAssertNil(try RowDescription(name: "r", paperValue: "1", paperSource: "", claimText: " ").claim)
     }
