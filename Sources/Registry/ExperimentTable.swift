@@ -126,20 +126,28 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
     case below(String)
     case above(String)
     /// A curve claim: the metric's stored curve (per step where stored, else per epoch) ends higher
-    /// than it starts.
-    case rises(metric: String)
+    /// than it starts; the per-epoch curve from epoch `afterEpoch` on when given.
+    case rises(metric: String, afterEpoch: Int? = nil)
     /// The curve ends lower than it starts; from epoch `afterEpoch` on when given.
     case falls(metric: String, afterEpoch: Int?)
+    /// A final metric's mean over seeds lies within `tolerance` of `value` (Zhang et al. Fig 5a:
+    /// `eta_zero within 0.25 of -0.5`).
+    case near(metric: String, value: Double, tolerance: Double)
 
     /// The forms an experiment file may write.
     public static let forms = ["collapses", "does-not-collapse", "diverges", "within <pts> of <row>", "below <row>", "above <row>",
-                               "<metric> rises", "<metric> falls", "<metric> falls after epoch <k>"]
+                               "<metric> rises", "<metric> falls", "<metric> rises after epoch <k>", "<metric> falls after epoch <k>",
+                               "<metric> within <x> of <value>"]
 
     /// Metrics a curve claim may name: those stored every epoch (or step).
     public static let curveMetrics = Metric.all.filter(\.perEpoch).map(\.key)
+    /// Metrics a `<metric> within <x> of <value>` claim may name: the end-of-training metrics.
+    public static let finalMetrics = Metric.reportable.map(\.key)
 
     /// Parses `collapses`, `does-not-collapse`, `diverges`, `within 1.5 of baseline` (also
-    /// `within 1.5 pts of …`), `below no predictor`, `above <row>`; row names may contain spaces.
+    /// `within 1.5 pts of …`), `below no predictor`, `above <row>`; row names may contain spaces;
+    /// the curve claims `m_o rises`, `m_r rises after epoch 7`, `cov_offdiag falls after epoch 2`;
+    /// `eta_zero within 0.25 of -0.5` (a final metric near a number).
     /// Nil for anything else (including a non-positive or non-finite `within` margin).
     public init?(parsing text: String) {
         let t = text.trimmingCharacters(in: .whitespaces)
@@ -150,13 +158,18 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
         default: break
         }
         let words = t.split(separator: " ").map(String.init)
+        if words.count == 5, Claim.finalMetrics.contains(words[0]), words[1] == "within", words[3] == "of" {
+            guard let tolerance = Double(words[2]), tolerance.isFinite, tolerance > 0,
+                  let value = Double(words[4]), value.isFinite else { return nil }
+            self = .near(metric: words[0], value: value, tolerance: tolerance); return
+        }
         if words.count >= 2, Claim.curveMetrics.contains(words[0]) {
             switch Array(words.dropFirst()) {
             case ["rises"]: self = .rises(metric: words[0]); return
             case ["falls"]: self = .falls(metric: words[0], afterEpoch: nil); return
-            case let w where w.count == 4 && w[0...2] == ["falls", "after", "epoch"]:
+            case let w where w.count == 4 && w[1...2] == ["after", "epoch"] && ["rises", "falls"].contains(w[0]):
                 guard let k = Int(w[3]), k >= 1 else { return nil }
-                self = .falls(metric: words[0], afterEpoch: k); return
+                self = w[0] == "rises" ? .rises(metric: words[0], afterEpoch: k) : .falls(metric: words[0], afterEpoch: k); return
             default: return nil
             }
         }
@@ -185,7 +198,7 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
     /// The row a comparative claim refers to.
     public var targetRow: String? {
         switch self {
-        case .collapses, .doesNotCollapse, .diverges, .rises, .falls: return nil
+        case .collapses, .doesNotCollapse, .diverges, .rises, .falls, .near: return nil
         case let .within(_, row), let .below(row), let .above(row): return row
         }
     }
@@ -198,8 +211,9 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
         case let .within(points, row): return "within \(formatNumber(points)) of \(row)"
         case let .below(row): return "below \(row)"
         case let .above(row): return "above \(row)"
-        case let .rises(metric): return "\(metric) rises"
+        case let .rises(metric, after): return "\(metric) rises" + (after.map { " after epoch \($0)" } ?? "")
         case let .falls(metric, after): return "\(metric) falls" + (after.map { " after epoch \($0)" } ?? "")
+        case let .near(metric, value, tolerance): return "\(metric) within \(formatNumber(tolerance)) of \(formatNumber(value))"
         }
     }
 
@@ -213,7 +227,7 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
         case let .within(points, row): return "within \(formatNumber(points)) \(points == 1 ? "pt" : "pts") of \(row)"
         case let .below(row): return "below \(row)"
         case let .above(row): return "above \(row)"
-        case .rises, .falls: return description
+        case .rises, .falls, .near: return description
         }
     }
 }

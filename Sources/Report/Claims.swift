@@ -94,9 +94,17 @@ public enum ClaimOutcome: Sendable, Equatable {
 /// - `does not collapse` holds if every verdict is `trained` or `partial-collapse` (a partial
 ///   collapse is not a collapse, PROTOCOLS.md); fails if any is `collapsed`; else inconclusive.
 /// - `diverges` holds if every verdict is `diverged`, fails if any is not; inconclusive without results.
-/// - `within p of R`: holds iff |mean − mean_R| ≤ p (+1e-9 for rounding) on kNN top-1.
-/// - `below R` / `above R`: with d = mean − mean_R and s = max(std, std_R) (std is 0 for one
-///   seed): inconclusive if |d| ≤ s, else holds iff d < 0 (below) or d > 0 (above).
+/// - `within p of R`, `below R`, `above R` compare kNN top-1 by the difference of means
+///   Δ = mean − mean_R and its 95 % confidence interval (two-sided; `DifferenceInterval`):
+///   Welch's t interval when both rows have ≥ 2 finished seeds (Welch–Satterthwaite degrees of
+///   freedom). `below` holds if the whole interval is below 0, fails if it is entirely above 0,
+///   else is inconclusive; `above` the mirror image. `within p` holds if the interval lies inside
+///   [−p, p] (+1e-9 for rounding), fails if it lies entirely outside, and is inconclusive if it
+///   straddles −p or p. The inconclusive reason prints the interval.
+/// - One seed: with 1 seed in one row and n ≥ 2 in the other, that row's std stands for both
+///   (t interval with n − 1 degrees of freedom; the reason and the report say "1 seed, std of R
+///   assumed"). With 1 seed in each row there is no estimate of the seed noise at all: the claim
+///   is inconclusive, and the reason gives Δ and which way it points.
 /// Comparisons are inconclusive when either row has no finished seed (n < 1) or R is not a row.
 public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]) -> ClaimOutcome {
     let v = row.verdicts
@@ -117,19 +125,34 @@ public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]
     case let .within(points, other):
         switch compare(row, other, allRows) {
         case let .undecidable(outcome): return outcome
-        case let .ready(a, b): return abs(a.mean - b.mean) <= points + 1e-9 ? .holds : .fails
+        case let .ready(a, b):
+            guard let ci = DifferenceInterval.between(a, b, names: (row.name, other)) else {
+                let d = a.mean - b.mean
+                return .inconclusive("1 seed each: Δ \(Metric.main.format(d)) is \(abs(d) <= points + 1e-9 ? "within" : "outside") ±\(formatPoints(points)) "
+                                     + "on the point estimate; an interval needs 2 seeds of a row")
+            }
+            if ci.low >= -points - 1e-9 && ci.high <= points + 1e-9 { return .holds }
+            if ci.high < -points || ci.low > points { return .fails }
+            return .inconclusive(ci.text(Metric.main.format, " straddles ±\(formatPoints(points))"))
         }
     case let .below(other), let .above(other):
         switch compare(row, other, allRows) {
         case let .undecidable(outcome): return outcome
         case let .ready(a, b):
-            let d = a.mean - b.mean, s = max(a.std, b.std)
-            if abs(d) <= s {
-                return .inconclusive("difference \(Metric.main.format(abs(d))) is within one std (\(Metric.main.format(s)))")
+            var below = false
+            if case .below = claim { below = true }
+            guard let ci = DifferenceInterval.between(a, b, names: (row.name, other)) else {
+                let d = a.mean - b.mean
+                let side = d < 0 ? "below" : d > 0 ? "above" : "equal to"
+                return .inconclusive("1 seed each: Δ \(Metric.main.format(d)), \(side) `\(other)` on the point estimate; "
+                                     + "an interval needs 2 seeds of a row")
             }
-            if case .below = claim { return d < 0 ? .holds : .fails }
-            return d > 0 ? .holds : .fails
+            if below ? ci.high < 0 : ci.low > 0 { return .holds }
+            if below ? ci.low > 0 : ci.high < 0 { return .fails }
+            return .inconclusive(ci.text(Metric.main.format, " includes 0"))
         }
+    case let .near(key, value, tolerance):
+        return evaluateNear(key, value: value, tolerance: tolerance, row.stats[key])
     case .rises, .falls:
         return .inconclusive("a curve claim needs the runs' curves (`evaluateCurveClaim`)")
     }
@@ -147,9 +170,9 @@ public struct CurveEvidence: Sendable, Equatable {
     }
 }
 
-/// Decides `rises` / `falls` / `falls after epoch k` from each seed's stored curve: the per-step
-/// points (`step.<metric>`) where a run has them, else the per-epoch points (`falls after epoch k`
-/// always reads the per-epoch curve from epoch k on). Start and end are the means of the first and
+/// Decides `rises` / `falls` / `rises after epoch k` / `falls after epoch k` from each seed's
+/// stored curve: the per-step points (`step.<metric>`) where a run has them, else the per-epoch
+/// points (`… after epoch k` always reads the per-epoch curve from epoch k on). Start and end are the means of the first and
 /// last tenth of the curve (at least one point each); a seed's curve rises if end − start exceeds
 /// 5 % of max(|start|, |end|) (and falls if it is below minus that), else it is flat. The claim
 /// holds if every seed goes the claimed way, fails if none does, and is inconclusive for a mix
@@ -157,7 +180,7 @@ public struct CurveEvidence: Sendable, Equatable {
 public func evaluateCurveClaim(_ claim: Claim, runs: [[MetricPoint]]) -> (ClaimOutcome, CurveEvidence?) {
     let metric: String, after: Int?, up: Bool
     switch claim {
-    case let .rises(m): (metric, after, up) = (m, nil, true)
+    case let .rises(m, k): (metric, after, up) = (m, k, true)
     case let .falls(m, k): (metric, after, up) = (m, k, false)
     default: return (.inconclusive("not a curve claim"), nil)
     }
@@ -184,6 +207,54 @@ public func evaluateCurveClaim(_ claim: Claim, runs: [[MetricPoint]]) -> (ClaimO
 private enum Comparison {
     case ready(MeanStd, MeanStd)
     case undecidable(ClaimOutcome)
+}
+
+/// `<metric> within x of v` on a final metric: the 95 % t interval of the mean over the finished
+/// seeds (mean ± t(0.975, n − 1)·s/√n) holds if it lies inside [v − x, v + x], fails if it lies
+/// entirely outside, else is inconclusive; one seed is inconclusive (no interval), its value in the reason.
+func evaluateNear(_ key: String, value: Double, tolerance: Double, _ s: MeanStd?) -> ClaimOutcome {
+    let format = Metric.named(key)?.format ?? { formatFixed($0, 3) }
+    let bound = "\(formatFixed(value, 2)) ± \(formatFixed(tolerance, 2))"
+    guard let s else { return .inconclusive("no finished seeds with \(key)") }
+    guard s.n >= 2 else {
+        let inside = abs(s.mean - value) <= tolerance + 1e-9
+        return .inconclusive("1 seed: \(key) \(format(s.mean)) is \(inside ? "inside" : "outside") \(bound) on the point estimate; an interval needs 2 seeds")
+    }
+    let half = StudentT.quantile(1 - (1 - DifferenceInterval.level) / 2, degreesOfFreedom: Double(s.n - 1)) * s.std / Double(s.n).squareRoot()
+    let (low, high) = (s.mean - half, s.mean + half)
+    if low >= value - tolerance - 1e-9 && high <= value + tolerance + 1e-9 { return .holds }
+    if high < value - tolerance || low > value + tolerance { return .fails }
+    return .inconclusive("\(key) \(format(s.mean)), 95 % CI [\(format(low)), \(format(high))] straddles \(bound)")
+}
+
+/// The interval a comparative claim (`within`, `below`, `above`) of `row` is decided on; nil for
+/// other claims or when there is none (a row without finished seeds, 1 seed in each row).
+public func comparisonInterval(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]) -> DifferenceInterval? {
+    switch claim {
+    case let .within(_, other), let .below(other), let .above(other):
+        guard case let .ready(a, b) = compare(row, other, allRows) else { return nil }
+        return DifferenceInterval.between(a, b, names: (row.name, other))
+    default:
+        return nil
+    }
+}
+
+extension DifferenceInterval {
+    /// The interval for mean_a − mean_b that the claims use: Welch's when both rows have ≥ 2
+    /// seeds, the other row's std assumed when one row has a single seed, nil for 1 seed each.
+    static func between(_ a: MeanStd, _ b: MeanStd, names: (String, String)) -> DifferenceInterval? {
+        if let welch = welch(a, b) { return welch }
+        if let ci = assumingStd(single: a, of: b, named: names.1) { return ci }
+        // b is the single seed: the interval for b − a with a's std, turned around.
+        guard var ci = assumingStd(single: b, of: a, named: names.0) else { return nil }
+        (ci.difference, ci.low, ci.high) = (-ci.difference, -ci.high, -ci.low)
+        return ci
+    }
+}
+
+/// "1" or "1.5": a claim's points as written.
+private func formatPoints(_ p: Double) -> String {
+    p == p.rounded() ? String(Int(p)) : String(p)
 }
 
 /// The kNN summaries of a row and of the row it is compared with, or why there are none.

@@ -108,7 +108,7 @@ extension TableReport {
         var metrics: [Metric] = [.loss, .trainZStd, .knnSubset, .mO, .mR]
         for case let claim? in table.rows.map(\.claim) {
             switch claim {
-            case let .rises(key), let .falls(key, _):
+            case let .rises(key, _), let .falls(key, _):
                 if let m = Metric.named(key), !metrics.contains(m) { metrics.append(m) }
             default: break
             }

@@ -26,6 +26,9 @@ public struct TableReport: Sendable {
     public let outcomes: [ClaimOutcome?]
     /// For curve claims, the start and end the outcome was decided on (nil for other rows).
     public let evidence: [CurveEvidence?]
+    /// For comparative claims (`within`, `below`, `above`), the interval of the kNN difference the
+    /// outcome was decided on (nil for other rows, or without one).
+    public let intervals: [DifferenceInterval?]
     public let baselines: [StoredBaselines]
 
     /// Loads the table's runs, their metrics and the protocol's baselines from the store.
@@ -80,6 +83,7 @@ public struct TableReport: Sendable {
         }
         self.outcomes = outcomes
         self.evidence = evidence
+        intervals = zip(table.rows, stats).map { row, stat in row.claim.flatMap { comparisonInterval($0, stat, stats) } }
         self.baselines = baselines.filter { table.seeds.contains($0.seed) }.sorted { $0.seed < $1.seed }
     }
 
@@ -103,8 +107,7 @@ public struct TableReport: Sendable {
                 return metric == Metric.main ? "\(cell) (\(s[metric]?.n ?? 0) of \(planned) seeds)" : cell
             }
             let cells = [row.name, row.paperValue] + values
-                + [verdictCell(s.verdicts), (row.claim?.text ?? "—") + (evidence[i].map { " (\($0.text))" } ?? ""),
-                   outcomes[i]?.text ?? "—"]
+                + [verdictCell(s.verdicts), (row.claim?.text ?? "—") + claimEvidence(i), outcomes[i]?.text ?? "—"]
             lines.append("| " + cells.map(escapeCell).joined(separator: " | ") + " |")
         }
         lines.append("")
@@ -135,16 +138,26 @@ public struct TableReport: Sendable {
         }).sorted()
         lines.append("- Code: " + (revisions.isEmpty ? "—" : revisions.joined(separator: ", ")) + ".")
         let n = table.seeds.count
-        let measured = [Metric.rawPixelKNN, .randomInitKNN].map { metric in
-            let s = MeanStd.of(baselines.compactMap { $0.values[metric.key] })
-            return "\(metric.label) \(summary(s, metric)) (\(s?.n ?? 0) of \(n) seeds)"
+        for (metric, measures) in Metric.baselines {
+            let measured = measures.map { baseline in
+                let s = MeanStd.of(baselines.compactMap { $0.values[baseline.key] })
+                return "\(baseline.label) \(summary(s, baseline)) (\(s?.n ?? 0) of \(n) seeds)"
+            }
+            lines.append("- Baselines (\(metric.label)): " + measured.joined(separator: ", ") + ".")
         }
-        lines.append("- Baselines (\(Metric.main.label)): " + measured.joined(separator: ", ") + ".")
         for run in chosen where run.record.status == .failed {
             let message = (run.record.error ?? "no message").split(separator: "\n").first.map(String.init) ?? ""
             lines.append("- Failed: `\(run.record.rowName)` seed \(run.record.seed): \(message)")
         }
         return lines
+    }
+
+    /// What the claim of row i was decided on, printed after it: a curve's start and end, or the
+    /// kNN difference's interval when it decided the claim (an inconclusive reason prints it already).
+    private func claimEvidence(_ i: Int) -> String {
+        if let seen = evidence[i] { return " (\(seen.text))" }
+        guard let ci = intervals[i], let outcome = outcomes[i], outcome == .holds || outcome == .fails else { return "" }
+        return " (\(ci.text(Metric.main.format)))"
     }
 
     /// "mean ± std" (one seed: the mean) with the metric's decimals; "—" without values.

@@ -161,8 +161,29 @@ public struct ConfigKey: Sendable {
         },
     ]
 
-    /// Every key: the shared ones, then each method's own, in `Methods.all` order.
-    public static let all: [ConfigKey] = shared + Methods.all.flatMap(\.keys)
+    /// What a run measures besides the protocol's metrics (Zhang et al.'s analyses). Like every
+    /// key they are part of the run's identity when set, so a row that asks for a measurement
+    /// older runs did not record is a run of its own; at their default (off) they are not stored.
+    public static let analyses: [ConfigKey] = [
+        flag("analysis.cov_every_epoch", methods: nil,
+             help: "the monitor also records cov_offdiag (Σ_{i≠j} C_ij²/d of Z on the test set) every epoch (Zhang et al. Fig 6)"),
+        flag("analysis.extra_gradient", methods: ["simsiam"],
+             help: "after training, the η_p where cos(o_e − η_p·o_p, o_p) = 0 on the final weights, stored as eta_zero (Zhang et al. Fig 5a; needs the predictor)"),
+    ]
+
+    /// A boolean setting kept in `TrainingConfig.options`, left out while false.
+    static func flag(_ name: String, methods: [String]?, help: String) -> ConfigKey {
+        ConfigKey(name: name, expected: "a boolean", help: help, methods: methods,
+                  read: { $0.options[name] ?? .bool(false) },
+                  apply: { c, v in
+                      guard case let .bool(b) = v else { return false }
+                      c.options[name] = b ? v : nil
+                      return true
+                  })
+    }
+
+    /// Every key: the shared ones, then each method's own, in `Methods.all` order, then the analyses.
+    public static let all: [ConfigKey] = shared + Methods.all.flatMap(\.keys) + analyses
 
     public static let byName: [String: ConfigKey] = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
 }
@@ -223,11 +244,28 @@ extension TrainingConfig {
                 return ("loss.target", "`\(target.rawValue)` needs the predictor (P = h(z)); remove `model.predictor: none`")
             }
         }
+        if measuresExtraGradient && model.predictorHidden == nil {
+            return ("analysis.extra_gradient", "reads the predictor's output P, and this row removes the predictor; remove one of the two")
+        }
+        if !model.phases.isEmpty {
+            let total = model.phases.reduce(0) { $0 + $1.epochs }
+            if total != epochs {
+                return ("loss.phases", "add up to \(total) epochs but the run trains \(epochs); make them add up to optim.epochs (e.g. `optim.epochs: \(total)`)")
+            }
+            if model.target != .z {
+                return ("loss.phases", "switch between SimSiam's own loss and the naive and decorrelation losses; remove `loss.target` from this row")
+            }
+        }
         if options["simclr.stop_gradient"] == .bool(true) && options["simclr.predictor"] != .bool(true) {
             return ("simclr.stop_gradient", "stops the gradient of the branch without the predictor, and this row has none; also set `simclr.predictor: true`")
         }
         return nil
     }
+
+    /// The monitor records cov_offdiag every epoch (`analysis.cov_every_epoch`).
+    public var recordsCovarianceEveryEpoch: Bool { options["analysis.cov_every_epoch"] == .bool(true) }
+    /// The final metrics include Zhang et al.'s η_p zero crossing (`analysis.extra_gradient`).
+    public var measuresExtraGradient: Bool { options["analysis.extra_gradient"] == .bool(true) }
 
     /// The run's params as experiment-file keys (`optim.weight_decay` = `0.0005`): every key its
     /// method has, with the value this config resolves to.

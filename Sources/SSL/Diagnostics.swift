@@ -58,6 +58,46 @@ public struct CollapseDiagnostics: Sendable, Codable, Equatable {
     }
 }
 
+/// Zhang et al. Fig 5a (PAPER-TABLES B.1, B.8): SimSiam's extra gradient G_e = Z_b − P_b has the
+/// batch mean o_e = o_z − o_p (o_z, o_p the means of Z = z/‖z‖ and P = p/‖p‖ over the same
+/// images). The paper plots cos(o_e − η_p·o_p, o_p) over η_p and reads its zero near −0.5 as
+/// o_e ≈ −0.5·o_p (a de-centering component). The cosine falls monotonically in η_p and is zero at
+/// η* = o_z·o_p / ‖o_p‖² − 1, computed here exactly rather than read off a grid.
+public enum ExtraGradient {
+    /// The batch means (o_z, o_p) of the normalised rows of z and p [N, d].
+    static func centers(z: Tensor, p: Tensor) throws -> (oz: [Double], op: [Double]) {
+        guard z.rank == 2, z.shape == p.shape, z.shape[0] >= 1 else {
+            throw TensorError.shapeMismatch(op: "ExtraGradient", lhs: z.shape, rhs: p.shape, expected: "two [N, d] tensors of the same shape")
+        }
+        let n = z.shape[0], d = z.shape[1]
+        let zn = try noGrad { try l2Normalize(z) }, pn = try noGrad { try l2Normalize(p) }
+        var oz = [Double](repeating: 0, count: d), op = [Double](repeating: 0, count: d)
+        for i in 0..<n {
+            for j in 0..<d { oz[j] += Double(zn.pointer[i * d + j]); op[j] += Double(pn.pointer[i * d + j]) }
+        }
+        return (oz.map { $0 / Double(n) }, op.map { $0 / Double(n) })
+    }
+
+    /// cos(o_e − η·o_p, o_p) with o_e = o_z − o_p, for each η.
+    public static func cosines(z: Tensor, p: Tensor, etas: [Double]) throws -> [Double] {
+        let (oz, op) = try centers(z: z, p: p)
+        let opNorm = op.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return etas.map { eta in
+            let v = zip(oz, op).map { $0 - (1 + eta) * $1 }
+            let vNorm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return zip(v, op).reduce(0) { $0 + $1.0 * $1.1 } / max(vNorm * opNorm, 1e-30)
+        }
+    }
+
+    /// η* where cos(o_e − η·o_p, o_p) = 0: o_z·o_p / ‖o_p‖² − 1. Throws when o_p = 0 (no direction).
+    public static func zeroCrossing(z: Tensor, p: Tensor) throws -> Double {
+        let (oz, op) = try centers(z: z, p: p)
+        let op2 = op.reduce(0) { $0 + $1 * $1 }
+        guard op2 > 1e-24 else { throw TensorError.invalidArgument(op: "ExtraGradient", message: "o_p is 0: the predictions have no common direction") }
+        return zip(oz, op).reduce(0) { $0 + $1.0 * $1.1 } / op2 - 1
+    }
+}
+
 /// The outcome of a run, computed from its end-of-training metrics (PROTOCOLS.md "Verdicts").
 public enum Verdict: String, Sendable, Codable, CaseIterable {
     case trained

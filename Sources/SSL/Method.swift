@@ -11,6 +11,9 @@ public protocol SSLMethod: AnyObject {
     var backbone: Convnet { get }
     /// The embedding the collapse diagnostics read (the projector output z) of backbone features.
     func project(_ features: Tensor) throws -> Tensor
+    /// The predictor's output p = h(z) for projections z, or nil for a method without one (the
+    /// analyses of Zhang et al. Fig 5a read it).
+    func prediction(of z: Tensor) throws -> Tensor?
     /// The loss of one batch, given `viewCount` views [N, C, H, W], and the projections z of each
     /// view (the diagnostics read the first).
     func loss(_ views: [Tensor]) throws -> MethodLoss
@@ -35,6 +38,7 @@ public protocol SSLMethod: AnyObject {
 extension SSLMethod {
     public func afterUpdate(step: Int, totalSteps: Int) {}
     public var targetSeconds: Double { 0 }
+    public func prediction(of z: Tensor) throws -> Tensor? { nil }
     public func loss(_ views: [Tensor], context: BatchContext) throws -> MethodLoss { try loss(views) }
 }
 

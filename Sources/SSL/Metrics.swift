@@ -38,7 +38,10 @@ extension Metric {
     public static let zStd = Metric(key: "z_std", label: "z_std·√d", unit: "", better: .higher, decimals: 3, perEpoch: true, atEnd: true)
     public static let mO = Metric(key: "m_o", label: "m_o", unit: "", better: .lower, decimals: 3, perEpoch: true, atEnd: true)
     public static let mR = Metric(key: "m_r", label: "m_r", unit: "", better: .higher, decimals: 3, perEpoch: true, atEnd: true)
-    public static let covOffdiag = Metric(key: "cov_offdiag", label: "cov off-diag", unit: "", better: .lower, decimals: 4, perEpoch: false, atEnd: true)
+    /// Every epoch only in runs with `analysis.cov_every_epoch` (Zhang et al. Fig 6).
+    public static let covOffdiag = Metric(key: "cov_offdiag", label: "cov off-diag", unit: "", better: .lower, decimals: 4, perEpoch: true, atEnd: true)
+    /// Zhang et al. Fig 5a: the η_p where cos(o_e − η_p·o_p, o_p) = 0 (`ExtraGradient`), at the end only.
+    public static let etaZero = Metric(key: "eta_zero", label: "η_p at cos 0", unit: "", better: .neither, decimals: 2, perEpoch: false, atEnd: true)
     // Every epoch only.
     public static let loss = Metric(key: "loss", label: "loss", unit: "", better: .lower, decimals: 4, perEpoch: true, atEnd: false)
     public static let knnSubset = Metric(key: "knn_subset", label: "kNN top-1 % (subset)", unit: "%", better: .higher, decimals: 1, perEpoch: true, atEnd: false)
@@ -52,10 +55,15 @@ extension Metric {
     // Baselines, per protocol and seed.
     public static let rawPixelKNN = Metric(key: "raw_pixel_knn", label: "raw pixels", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
     public static let randomInitKNN = Metric(key: "random_init_knn", label: "random-init backbone", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
+    public static let rawPixelLinear = Metric(key: "raw_pixel_linear", label: "raw pixels", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
+    public static let randomInitLinear = Metric(key: "random_init_linear", label: "random-init backbone", unit: "%", better: .higher, decimals: 1, perEpoch: false, atEnd: false)
+    /// The baselines a report prints, by the metric they stand beside (kNN top-1, linear).
+    public static let baselines: [(of: Metric, baselines: [Metric])] = [(.knn, [.rawPixelKNN, .randomInitKNN]),
+                                                                       (.linear, [.rawPixelLinear, .randomInitLinear])]
 
     /// Every metric, final ones first in the order reports show them by default.
-    public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .loss, .knnSubset, .trainZStd, .epochSeconds,
-                                       .targetSeconds, .peakRSSMiB, .rawPixelKNN, .randomInitKNN]
+    public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .etaZero, .loss, .knnSubset, .trainZStd, .epochSeconds,
+                                       .targetSeconds, .peakRSSMiB, .rawPixelKNN, .randomInitKNN, .rawPixelLinear, .randomInitLinear]
     /// What an experiment file's `metrics:` may list: the end-of-training metrics.
     public static let reportable: [Metric] = all.filter(\.atEnd)
     /// The report columns when a table does not choose (the columns of the first reports).
@@ -80,7 +88,7 @@ extension EpochRecord {
     /// The epoch's metrics by key (absent values left out; NaN/Inf kept), stored at step = `epoch`.
     public var metricValues: [(key: String, value: Double)] {
         let optional: [(Metric, Double?)] = [(.knnSubset, knnSubset), (.zStd, test?.zStd), (.mO, test?.mO), (.mR, test?.mR),
-                                             (.trainZStd, trainZStd), (.targetSeconds, targetSeconds)]
+                                             (.covOffdiag, test?.covOffdiag), (.trainZStd, trainZStd), (.targetSeconds, targetSeconds)]
         return [(Metric.loss.key, Double(meanLoss)), (Metric.epochSeconds.key, seconds)]
             + optional.compactMap { m, v in v.map { (m.key, $0) } }
     }
@@ -95,12 +103,13 @@ extension EpochRecord {
 
 extension FinalMetrics {
     /// The final metrics by key (stored as `final.<key>`): knn, z_std, m_o, m_r, and cov_offdiag,
-    /// linear, the mean epoch time and the peak memory when measured.
+    /// linear, eta_zero, the mean epoch time and the peak memory when measured.
     public var metricValues: [(key: String, value: Double)] {
         var values: [(key: String, value: Double)] = [(Metric.knn.key, knn), (Metric.zStd.key, test.zStd),
                                                       (Metric.mO.key, test.mO), (Metric.mR.key, test.mR)]
         if let cov = test.covOffdiag { values.append((Metric.covOffdiag.key, cov)) }
         if let linear { values.append((Metric.linear.key, linear)) }
+        if let etaZero { values.append((Metric.etaZero.key, etaZero)) }
         if let meanEpochSeconds { values.append((Metric.epochSeconds.key, meanEpochSeconds)) }
         if let peakRSSMiB { values.append((Metric.peakRSSMiB.key, peakRSSMiB)) }
         return values
@@ -108,8 +117,10 @@ extension FinalMetrics {
 }
 
 extension Baselines {
-    /// The baselines by key, as the store's `baseline` table keeps them.
+    /// The baselines by key, as the store's `baseline` table keeps them (the linear probes when measured).
     public var metricValues: [(key: String, value: Double)] {
-        [(Metric.rawPixelKNN.key, rawPixelKNN), (Metric.randomInitKNN.key, randomBackboneKNN)]
+        let linear: [(Metric, Double?)] = [(.rawPixelLinear, rawPixelLinear), (.randomInitLinear, randomBackboneLinear)]
+        return [(Metric.rawPixelKNN.key, rawPixelKNN), (Metric.randomInitKNN.key, randomBackboneKNN)]
+            + linear.compactMap { m, v in v.map { (m.key, $0) } }
     }
 }

@@ -14,12 +14,20 @@ public struct FinalMetrics: Sendable, Codable {
     public var peakRSSMiB: Double?
     /// Mean training time of an epoch (s); nil where not measured.
     public var meanEpochSeconds: Double?
+    /// Zhang et al. Fig 5a on the test set: where cos(o_e − η_p·o_p, o_p) crosses 0
+    /// (`ExtraGradient.zeroCrossing`); nil for a method without a predictor.
+    public var etaZero: Double?
 }
 
-/// Baselines printed beside every table: kNN on raw pixels and on an untrained backbone.
+/// Baselines printed beside every table: kNN and the linear probe on raw pixels and on an
+/// untrained backbone ("is SSL better than nothing?" on both metrics).
 public struct Baselines: Sendable, Codable {
     public var rawPixelKNN: Double
     public var randomBackboneKNN: Double
+    /// The runs' linear probe (`Evaluation.linearProbe`, same recipe and seed); nil in events of
+    /// workers that predate it.
+    public var rawPixelLinear: Double?
+    public var randomBackboneLinear: Double?
 }
 
 /// Computes the monitor metrics of PROTOCOLS.md for a model on a protocol's data.
@@ -33,8 +41,9 @@ public struct Monitor {
         self.train = train; self.test = test; self.augmentation = augmentation
     }
 
-    /// Per-epoch: kNN on the fixed subset, diagnostics of z on the whole test set (eval mode).
-    public func epochMetrics(_ model: SSLMethod) throws -> (knn: Double, test: CollapseDiagnostics) {
+    /// Per-epoch: kNN on the fixed subset, diagnostics of z on the whole test set (eval mode),
+    /// with cov_offdiag when `covariance` (Zhang et al. Fig 6 plots it over training).
+    public func epochMetrics(_ model: SSLMethod, covariance: Bool = false) throws -> (knn: Double, test: CollapseDiagnostics) {
         model.setTraining(false)
         defer { model.setTraining(true) }
         let memory = try Evaluation.embed(train, range: 0..<min(Monitor.memorySize, train.count), augmentation: augmentation) { try model.backbone($0) }
@@ -44,43 +53,57 @@ public struct Monitor {
                                              queries: try noGrad { try slice(testFeatures, 0..<q) },
                                              queryLabels: Array(test.labels[0..<q]))
         let z = try noGrad { try model.project(testFeatures) }
-        return (knn, try CollapseDiagnostics(z, covariance: false))
+        return (knn, try CollapseDiagnostics(z, covariance: covariance))
     }
 
     /// After the last epoch: full kNN (all training images as memory), linear probe (unless
-    /// `linearProbe` is false), diagnostics with covariance, and the verdict.
-    public func finalMetrics(_ model: SSLMethod, seed: UInt64, diverged: Bool, linearProbe: Bool = true) throws -> FinalMetrics {
+    /// `linearProbe` is false), diagnostics with covariance, the verdict, and with `extraGradient`
+    /// Zhang et al.'s η_p zero crossing (Fig 5a) on the final weights (for a method with a predictor).
+    public func finalMetrics(_ model: SSLMethod, seed: UInt64, diverged: Bool, linearProbe: Bool = true,
+                             extraGradient: Bool = false) throws -> FinalMetrics {
         Storage.releaseCachedBlocks()   // the training step's buffers: not needed again
         model.setTraining(false)
         defer { model.setTraining(true) }
         let trainFeatures = try Evaluation.embed(train, augmentation: augmentation) { try model.backbone($0) }
         let testFeatures = try Evaluation.embed(test, augmentation: augmentation) { try model.backbone($0) }
-        let knn = try Evaluation.knnAccuracy(memory: trainFeatures, memoryLabels: train.labels,
+        let knn: Double, linear: Double?
+        if linearProbe {
+            (knn, linear) = try knnAndLinear(train: trainFeatures, test: testFeatures, seed: seed)
+        } else {
+            knn = try Evaluation.knnAccuracy(memory: trainFeatures, memoryLabels: train.labels,
                                              queries: testFeatures, queryLabels: test.labels)
-        let linear = linearProbe
-            ? try Evaluation.linearProbe(train: trainFeatures, trainLabels: train.labels, test: testFeatures,
-                                         testLabels: test.labels, seed: seed)
-            : nil
+            linear = nil
+        }
         let z = try noGrad { try model.project(testFeatures) }
         let diag = try CollapseDiagnostics(z)
+        let eta = extraGradient ? try noGrad { try model.prediction(of: z) }.flatMap { try? ExtraGradient.zeroCrossing(z: z, p: $0) } : nil
         return FinalMetrics(knn: knn, linear: linear, test: diag,
-                            verdict: Verdict.of(diverged: diverged, zStd: diag.zStd, mO: diag.mO, mR: diag.mR))
+                            verdict: Verdict.of(diverged: diverged, zStd: diag.zStd, mO: diag.mO, mR: diag.mR), etaZero: eta)
     }
 
-    /// kNN on normalised raw pixels, and on the backbone of an untrained model with this seed
-    /// (every method draws its backbone first, so it is the same backbone whatever the method).
+    /// kNN and the linear probe (the runs' recipe, this seed) on normalised raw pixels, and on
+    /// the backbone of an untrained model with this seed (every method draws its backbone first,
+    /// so it is the same backbone whatever the method).
     public func baselines(config: TrainingConfig, seed: UInt64) throws -> Baselines {
         let flat: (ImageSet) -> Tensor = { set in
             let t = augmentation.plain(set, range: 0..<set.count)
             return Tensor(shape: [set.count, set.imageSize], storage: t.storage)
         }
-        let raw = try Evaluation.knnAccuracy(memory: flat(train), memoryLabels: train.labels,
-                                             queries: flat(test), queryLabels: test.labels)
+        let rawTrain = flat(train), rawTest = flat(test)
         let untrained = try Methods.make(config, inChannels: train.channels, seed: seed)
         untrained.setTraining(false)
         let mem = try Evaluation.embed(train, augmentation: augmentation) { try untrained.backbone($0) }
         let q = try Evaluation.embed(test, augmentation: augmentation) { try untrained.backbone($0) }
-        let random = try Evaluation.knnAccuracy(memory: mem, memoryLabels: train.labels, queries: q, queryLabels: test.labels)
-        return Baselines(rawPixelKNN: raw, randomBackboneKNN: random)
+        let (rawKNN, rawLinear) = try knnAndLinear(train: rawTrain, test: rawTest, seed: seed)
+        let (randomKNN, randomLinear) = try knnAndLinear(train: mem, test: q, seed: seed)
+        return Baselines(rawPixelKNN: rawKNN, randomBackboneKNN: randomKNN, rawPixelLinear: rawLinear, randomBackboneLinear: randomLinear)
+    }
+
+    /// Full kNN and the linear probe of features of the whole training and test sets, as `finalMetrics` measures them.
+    func knnAndLinear(train features: Tensor, test queries: Tensor, seed: UInt64) throws -> (knn: Double, linear: Double) {
+        let knn = try Evaluation.knnAccuracy(memory: features, memoryLabels: train.labels, queries: queries, queryLabels: test.labels)
+        let linear = try Evaluation.linearProbe(train: features, trainLabels: train.labels, test: queries,
+                                                testLabels: test.labels, seed: seed)
+        return (knn, linear)
     }
 }

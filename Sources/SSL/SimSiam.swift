@@ -35,6 +35,9 @@ public struct SimSiamConfig: Sendable, Equatable {
     public var movingAverage = 0.8
     /// Zhang et al. Table 1 `eoa`: augmentations averaged into the target.
     public var eoaViews = 2
+    /// Zhang et al. Fig 5b: the loss changes during the run, phase after phase (empty: the row's
+    /// loss throughout). The epochs of the phases add up to the run's.
+    public var phases: [Phase] = []
 
     public init() {}
 
@@ -69,7 +72,7 @@ extension SimSiamConfig: Codable {
     enum CodingKeys: String, CodingKey {
         case widths, projectorDim, projectorOutputBN, predictorHidden, predictorFixedRandom, stopGradient
         case hiddenBN, projectorOutputAffine, predictorOutputBN, similarity, symmetry, target, predictorKind
-        case alternationSteps, movingAverage, eoaViews
+        case alternationSteps, movingAverage, eoaViews, phases
     }
 
     public init(from decoder: Decoder) throws {
@@ -91,6 +94,7 @@ extension SimSiamConfig: Codable {
         alternationSteps = try c.decodeIfPresent(Int.self, forKey: .alternationSteps) ?? d.alternationSteps
         movingAverage = try c.decodeIfPresent(Double.self, forKey: .movingAverage) ?? d.movingAverage
         eoaViews = try c.decodeIfPresent(Int.self, forKey: .eoaViews) ?? d.eoaViews
+        phases = try c.decodeIfPresent([Phase].self, forKey: .phases) ?? d.phases
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -112,6 +116,7 @@ extension SimSiamConfig: Codable {
         if alternationSteps != d.alternationSteps { try c.encode(alternationSteps, forKey: .alternationSteps) }
         if movingAverage != d.movingAverage { try c.encode(movingAverage, forKey: .movingAverage) }
         if eoaViews != d.eoaViews { try c.encode(eoaViews, forKey: .eoaViews) }
+        if phases != d.phases { try c.encode(phases, forKey: .phases) }
     }
 }
 
@@ -178,7 +183,12 @@ public final class SimSiam: SSLMethod {
     /// L = ½·D(p1, z2) + ½·D(p2, z1) (Algorithm 1; §4.6 variants below), D as `similarity`;
     /// Zhang et al.'s targets in `targetLoss`.
     public func loss(_ views: [Tensor], context: BatchContext) throws -> MethodLoss {
-        config.target.keepsState ? try statefulLoss(views, context) : try loss(views)
+        switch config.phase(atEpoch: context.epoch) {
+        case .naive: return try naiveLoss(views[0], views[1])
+        case .decorrelation: return try decorrelationLoss(views[0], views[1], standardized: false)
+        case .correlation: return try decorrelationLoss(views[0], views[1], standardized: true)
+        case .simsiam, nil: return config.target.keepsState ? try statefulLoss(views, context) : try loss(views)
+        }
     }
 
     public func loss(_ views: [Tensor]) throws -> MethodLoss {
@@ -215,6 +225,7 @@ public final class SimSiam: SSLMethod {
     }
 
     public func project(_ features: Tensor) throws -> Tensor { try projector(features) }
+    public func prediction(of z: Tensor) throws -> Tensor? { try predictor?(z) }
 
     /// Encoder: the protocol's schedule; predictor: a constant lr (§4.2) unless decayed, and no
     /// group when it is removed or fixed at its random init.
@@ -316,6 +327,17 @@ public final class SimSiam: SSLMethod {
                   methods: ["simsiam"], read: { .string($0.model.target.rawValue) }) { c, v in
             guard case let .string(s) = v, let t = SimSiamConfig.Target(rawValue: s) else { return false }
             c.model.target = t; return true
+        },
+        ConfigKey(name: "loss.phases", expected: "a list of `<loss> <epochs>`, loss one of \(SimSiamConfig.Phase.Loss.allCases.map(\.rawValue).joined(separator: ", ")), e.g. [simsiam 4, naive 3, decorrelation 3]",
+                  help: "train in phases, in order: the row's loss, the naive Siamese loss −Z_a·sg(Z_b), or only the regulariser Σ_{i≠j} C_ij²/d of Z's covariance (decorrelation) or correlation matrix (Zhang et al. Fig 5b); the epochs add up to optim.epochs",
+                  methods: ["simsiam"], read: { .list($0.model.phases.map { .string($0.description) }) }) { c, v in
+            guard case let .list(items) = v, !items.isEmpty else { return false }
+            var phases: [SimSiamConfig.Phase] = []
+            for item in items {
+                guard case let .string(text) = item, let phase = SimSiamConfig.Phase(text) else { return false }
+                phases.append(phase)
+            }
+            c.model.phases = phases; return true
         },
         ConfigKey(name: "loss.stop_gradient", expected: "a boolean", help: "stop-gradient on the target branch (SimSiam Fig 2)",
                   methods: ["simsiam"], read: { .bool($0.model.stopGradient) }) { c, v in

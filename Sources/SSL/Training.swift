@@ -163,7 +163,7 @@ public final class Trainer {
             record.augmentWaitSeconds = lastAugmentWait
             if let monitor {
                 let t1 = Date()
-                let m = try monitor.epochMetrics(model)
+                let m = try monitor.epochMetrics(model, covariance: config.recordsCovarianceEveryEpoch)
                 record.knnSubset = m.knn
                 record.test = m.test
                 record.monitorSeconds = Date().timeIntervalSince(t1)

@@ -48,8 +48,28 @@ extension Store {
                       final: (final?.metricValues ?? []).map { MetricPoint.final($0.key, $0.value) })
     }
 
-    /// Stores the raw-pixel and random-init kNN of a protocol and seed (replacing earlier values).
+    /// Stores the raw-pixel and random-init kNN and linear probe of a protocol and seed
+    /// (replacing earlier values).
     public func putBaselines(_ baselines: Baselines, protocolName: String, seed: UInt64) throws {
         try putBaselines(baselines.metricValues, protocolName: protocolName, seed: seed)
+    }
+
+    /// Computes and stores, in this process, the baselines of the jobs' (protocol, seed) pairs that
+    /// lack one of today's baseline metrics: a table whose runs all finished before a baseline
+    /// was added (the linear probes) gets it without retraining. Returns the pairs computed.
+    /// Workers compute the baselines of the runs they train; this only fills the gaps.
+    @discardableResult
+    public func fillMissingBaselines(for jobs: [Job]) throws -> [(protocolName: String, seed: UInt64)] {
+        let wanted = Set(Metric.baselines.flatMap { $0.baselines.map(\.key) })
+        var done: [(protocolName: String, seed: UInt64)] = []
+        for job in jobs where job.baselines && !done.contains(where: { $0 == (job.config.protocolName, job.seed) }) {
+            let stored = try baselines(protocolName: job.config.protocolName, seed: job.seed)?.values ?? [:]
+            guard !wanted.isSubset(of: stored.keys) else { continue }
+            let (train, test, augmentation) = try job.config.loadData()
+            let monitor = Monitor(train: train, test: test, augmentation: augmentation)
+            try putBaselines(try monitor.baselines(config: job.config, seed: job.seed), protocolName: job.config.protocolName, seed: job.seed)
+            done.append((job.config.protocolName, job.seed))
+        }
+        return done
     }
 }

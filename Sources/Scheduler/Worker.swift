@@ -35,7 +35,8 @@ public enum Worker {
                 try trainer.saveCheckpoint(to: spec.checkpointPath, runId: spec.id, records: records)
                 if let last = records.last { emit(.epoch(runId: spec.id, record: last)) }
             })
-            var metrics = try monitor.finalMetrics(trainer.model, seed: spec.seed, diverged: result.status == .diverged)
+            var metrics = try monitor.finalMetrics(trainer.model, seed: spec.seed, diverged: result.status == .diverged,
+                                                   extraGradient: spec.config.measuresExtraGradient)
             metrics.peakRSSMiB = Double(peakRSSKiB()) / 1024
             if !result.epochs.isEmpty { metrics.meanEpochSeconds = result.epochs.map(\.seconds).reduce(0, +) / Double(result.epochs.count) }
             let baselines = spec.baselines ? try monitor.baselines(config: spec.config, seed: spec.seed) : nil

@@ -161,6 +161,7 @@ struct Run: ParsableCommand {
         }
         print("ran \(summary.ranNow), reused \(summary.skipped), failed \(summary.failed) of \(summary.total)")
         for f in summary.failures { print("  failed: \(f)") }
+        for (name, seed) in try store.fillMissingBaselines(for: jobs) { print("computed the missing baselines of `\(name)` seed \(seed)") }
         for t in tables {
             let report = try tableReport(t, store: store, seeds: seeds, protocolName: protocolName, epochs: epochs)
             let markdown = report.markdown()

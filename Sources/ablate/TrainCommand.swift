@@ -46,7 +46,7 @@ struct Train: ParsableCommand {
     @Flag(help: "Skip the linear probe in the final evaluation.")
     var noLinear = false
 
-    @Flag(help: "Also compute the raw-pixel and random-init-backbone kNN baselines.")
+    @Flag(help: "Also compute the raw-pixel and random-init-backbone baselines (kNN and linear probe).")
     var baselines = false
 
     @Option(help: "Also write the per-epoch records and final metrics to this JSON file.")
@@ -92,13 +92,14 @@ struct Train: ParsableCommand {
         print("training: \(result.status.rawValue) after \(String(format: "%.1f", result.seconds)) s; evaluating…")
         let evalStart = Date()
         let final = try monitor.finalMetrics(trainer.model, seed: seed, diverged: result.status == .diverged,
-                                             linearProbe: !noLinear)
+                                             linearProbe: !noLinear, extraGradient: config.measuresExtraGradient)
         print(String(format: "kNN top-1 %.2f %%", final.knn) + (final.linear.map { String(format: ", linear %.2f %%", $0) } ?? ""))
         print(String(format: "z_std·√d %.3f, m_o %.3f, m_r %.3f, cov_offdiag %.4g", final.test.zStd, final.test.mO, final.test.mR, final.test.covOffdiag ?? .nan))
         var base: Baselines?
         if baselines {
             let b = try monitor.baselines(config: config, seed: seed)
-            print(String(format: "baselines: raw-pixel kNN %.2f %%, random-init backbone kNN %.2f %%", b.rawPixelKNN, b.randomBackboneKNN))
+            print(String(format: "baselines: raw-pixel kNN %.2f %%, linear %.2f %%; random-init backbone kNN %.2f %%, linear %.2f %%",
+                         b.rawPixelKNN, b.rawPixelLinear ?? .nan, b.randomBackboneKNN, b.randomBackboneLinear ?? .nan))
             base = b
         }
         print("verdict: \(final.verdict.rawValue)")

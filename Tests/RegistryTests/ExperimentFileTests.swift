@@ -162,7 +162,8 @@ final class ExperimentFileTests: XCTestCase {
         XCTAssertEqual(found.map(\.description), [
             "bad.yaml:18:12: error: unknown claim `collapse`; expected one of `collapses`, `does-not-collapse`, "
                 + "`diverges`, `within <pts> of <row>`, `below <row>`, `above <row>`, `<metric> rises`, `<metric> falls`, "
-                + "`<metric> falls after epoch <k>`; did you mean `collapses`?",
+                + "`<metric> rises after epoch <k>`, `<metric> falls after epoch <k>`, `<metric> within <x> of <value>`; "
+                + "did you mean `collapses`?",
         ])
         let curve = try diagnostics(replacing: [18: "    claim: knn rises"])
         XCTAssertEqual(curve.first?.location.description, "bad.yaml:18:12", "kNN has no per-epoch curve")

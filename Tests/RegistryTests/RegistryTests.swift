@@ -14,7 +14,8 @@ final class RegistryTests: XCTestCase {
                        ["simsiam-alternation", "simsiam-fig2", "simsiam-fig3", "simsiam-moving-average", "simsiam-output-dim",
                         "simsiam-similarity", "simsiam-symmetry", "simsiam-table1", "simsiam-table2", "simsiam-table3", "simsiam-table4"])
         XCTAssertEqual(registry.ids.filter { $0.hasPrefix("zhang2022-") },
-                       ["zhang2022-fig3", "zhang2022-fig4", "zhang2022-simplified-predictor", "zhang2022-table1",
+                       ["zhang2022-fig3", "zhang2022-fig4", "zhang2022-fig5a", "zhang2022-fig5b", "zhang2022-fig6",
+                        "zhang2022-simplified-predictor", "zhang2022-table1",
                         "zhang2022-table2", "zhang2022-table3", "zhang2022-table4"])
         // Every row of every table resolves; every SimSiam table has the protocol as it is as a row.
         let mini = try TrainingConfig.named("mini")

@@ -24,6 +24,23 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(acc, 100)   // e^10 > 2·e^6
     }
 
+    /// The baselines on `smoke`: kNN and the linear probe on raw pixels and on the untrained
+    /// backbone, deterministic for a seed; the synthetic classes are prototypes plus noise, so
+    /// raw pixels are far above chance (10 %) on both metrics.
+    func testBaselinesOnSmokeHaveBothMetricsOnRawPixelsAndTheRandomBackbone() throws {
+        let config = try TrainingConfig.named("smoke")
+        let (train, test, augmentation) = try config.loadData()
+        let monitor = Monitor(train: train, test: test, augmentation: augmentation)
+        let b = try monitor.baselines(config: config, seed: 0)
+        let values = [b.rawPixelKNN, b.randomBackboneKNN, try XCTUnwrap(b.rawPixelLinear), try XCTUnwrap(b.randomBackboneLinear)]
+        for v in values { XCTAssertTrue((0...100).contains(v), "\(values)") }
+        XCTAssertGreaterThan(try XCTUnwrap(b.rawPixelLinear), 50, "\(values)")
+        XCTAssertGreaterThan(b.rawPixelKNN, 50, "\(values)")
+        let again = try monitor.baselines(config: config, seed: 0)
+        XCTAssertEqual(again.metricValues.map(\.value), b.metricValues.map(\.value), "deterministic")
+        XCTAssertEqual(b.metricValues.map(\.key), ["raw_pixel_knn", "random_init_knn", "raw_pixel_linear", "random_init_linear"])
+    }
+
     func testLinearProbeSeparatesLinearlySeparableClasses() throws {
         var rng = RNG(seed: 3)
         var x: [Float] = [], y: [Int] = []

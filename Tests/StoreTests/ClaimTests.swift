@@ -32,38 +32,106 @@ final class ClaimTests: XCTestCase {
         XCTAssertEqual(evaluateClaim(.diverges, row("a"), []), .inconclusive("no runs"))
     }
 
-    func testWithin() {
-        let base = row("baseline", knn: MeanStd(mean: 70, std: 0.5, n: 3))
-        let near = row("near", knn: MeanStd(mean: 70.9, std: 2, n: 3))
-        let edge = row("edge", knn: MeanStd(mean: 71, std: 0, n: 1))
-        let far = row("far", knn: MeanStd(mean: 68.5, std: 0.1, n: 3))
-        let all = [base, near, edge, far]
-        XCTAssertEqual(evaluateClaim(.within(points: 1, of: "baseline"), near, all), .holds)
-        XCTAssertEqual(evaluateClaim(.within(points: 1, of: "baseline"), edge, all), .holds, "the bound is inclusive")
-        XCTAssertEqual(evaluateClaim(.within(points: 1, of: "baseline"), far, all), .fails)
-        XCTAssertEqual(evaluateClaim(.within(points: 1, of: "baseline"), row("none"), all), .inconclusive("no finished seeds"))
+    // Expected intervals computed with scipy.stats.t (Welch: ν = se⁴ / Σ (s²/n)²/(n − 1)).
+    func testWithinDecidesOnTheIntervalOfTheDifference() {
+        let base = row("baseline", knn: MeanStd(mean: 70, std: 0.3, n: 3))
+        let near = row("near", knn: MeanStd(mean: 70.2, std: 0.3, n: 3))          // CI [-0.48, 0.88] ⊂ [-1, 1]
+        let far = row("far", knn: MeanStd(mean: 75, std: 0.3, n: 3))              // CI [4.32, 5.68] > 1
+        let low = row("low", knn: MeanStd(mean: 65, std: 0.3, n: 3))              // CI [-5.68, -4.32] < -1
+        let straddle = row("straddle", knn: MeanStd(mean: 70.5, std: 0.5, n: 3))  // CI [-0.52, 1.52] crosses 1
+        let all = [base, near, far, low, straddle]
+        let claim = Claim.within(points: 1, of: "baseline")
+        XCTAssertEqual(evaluateClaim(claim, near, all), .holds)
+        XCTAssertEqual(evaluateClaim(claim, far, all), .fails)
+        XCTAssertEqual(evaluateClaim(claim, low, all), .fails)
+        XCTAssertEqual(evaluateClaim(claim, straddle, all), .inconclusive("Δ 0.5, 95 % CI [-0.5, 1.5] straddles ±1"))
+        XCTAssertEqual(evaluateClaim(.within(points: 2, of: "baseline"), straddle, all), .holds, "a wider bound contains it")
+        XCTAssertEqual(evaluateClaim(claim, row("none"), all), .inconclusive("no finished seeds"))
         XCTAssertEqual(evaluateClaim(.within(points: 1, of: "missing"), near, all), .inconclusive("no row `missing`"))
         XCTAssertEqual(evaluateClaim(.within(points: 1, of: "none"), near, all + [row("none")]),
                        .inconclusive("no finished seeds of `none`"))
+        let same = row("same", knn: MeanStd(mean: 71, std: 0, n: 2)), ref = row("ref", knn: MeanStd(mean: 70, std: 0, n: 2))
+        XCTAssertEqual(evaluateClaim(.within(points: 1, of: "ref"), same, [same, ref]), .holds,
+                       "no spread: the interval is the point 1, and the bound is inclusive")
     }
 
-    func testBelowAndAbove() {
-        let base = row("baseline", knn: MeanStd(mean: 70, std: 0.5, n: 3))
-        let low = row("low", knn: MeanStd(mean: 60, std: 1, n: 3))
-        let close = row("close", knn: MeanStd(mean: 69.2, std: 1, n: 3))   // |d| = 0.8 ≤ max std 1
-        let single = row("single", knn: MeanStd(mean: 69.4, std: 0, n: 1)) // |d| = 0.6 > max std 0.5
-        let all = [base, low, close, single]
+    func testWithinOnOneSeed() {
+        let base = row("baseline", knn: MeanStd(mean: 70, std: 0.3, n: 3))
+        let single = row("single", knn: MeanStd(mean: 70.1, std: 0, n: 1))   // std 0.3 assumed: CI [-1.39, 1.59]
+        let singleFar = row("single far", knn: MeanStd(mean: 80, std: 0, n: 1)) // CI [8.51, 11.49]
+        let lone = row("lone", knn: MeanStd(mean: 70.2, std: 0, n: 1))
+        let all = [base, single, singleFar, lone]
+        let claim = Claim.within(points: 1, of: "baseline")
+        XCTAssertEqual(evaluateClaim(claim, single, all),
+                       .inconclusive("Δ 0.1, 95 % CI [-1.4, 1.6] straddles ±1; 1 seed, std of `baseline` assumed"))
+        XCTAssertEqual(evaluateClaim(claim, singleFar, all), .fails)
+        XCTAssertEqual(evaluateClaim(.within(points: 1, of: "single"), base, all),
+                       .inconclusive("Δ -0.1, 95 % CI [-1.6, 1.4] straddles ±1; 1 seed, std of `baseline` assumed"),
+                       "the row with seeds lends its std whichever side it is on")
+        XCTAssertEqual(evaluateClaim(.within(points: 1, of: "single"), lone, all),
+                       .inconclusive("1 seed each: Δ 0.1 is within ±1 on the point estimate; an interval needs 2 seeds of a row"))
+        XCTAssertEqual(evaluateClaim(.within(points: 1.5, of: "single far"), lone, all),
+                       .inconclusive("1 seed each: Δ -9.8 is outside ±1.5 on the point estimate; an interval needs 2 seeds of a row"))
+    }
+
+    func testBelowAndAboveDecideOnTheIntervalOfTheDifference() {
+        let base = row("baseline", knn: MeanStd(mean: 70, std: 0.3, n: 3))
+        let low = row("low", knn: MeanStd(mean: 60, std: 1, n: 3))            // CI [-12.25, -7.75]
+        let close = row("close", knn: MeanStd(mean: 69.5, std: 0.5, n: 3))    // CI [-1.52, 0.52]
+        let single = row("single", knn: MeanStd(mean: 80, std: 0, n: 1))      // std 0.3 assumed: CI [8.51, 11.49]
+        let lone = row("lone", knn: MeanStd(mean: 79, std: 0, n: 1))
+        let all = [base, low, close, single, lone]
         XCTAssertEqual(evaluateClaim(.below("baseline"), low, all), .holds)
         XCTAssertEqual(evaluateClaim(.above("baseline"), low, all), .fails)
         XCTAssertEqual(evaluateClaim(.above("low"), base, all), .holds)
         XCTAssertEqual(evaluateClaim(.below("low"), base, all), .fails)
-        XCTAssertEqual(evaluateClaim(.below("baseline"), close, all),
-                       .inconclusive("difference 0.8 is within one std (1.0)"))
-        XCTAssertEqual(evaluateClaim(.above("baseline"), close, all),
-                       .inconclusive("difference 0.8 is within one std (1.0)"))
-        XCTAssertEqual(evaluateClaim(.below("baseline"), single, all), .holds)
+        XCTAssertEqual(evaluateClaim(.below("baseline"), close, all), .inconclusive("Δ -0.5, 95 % CI [-1.5, 0.5] includes 0"))
+        XCTAssertEqual(evaluateClaim(.above("baseline"), close, all), .inconclusive("Δ -0.5, 95 % CI [-1.5, 0.5] includes 0"))
+        XCTAssertEqual(evaluateClaim(.above("baseline"), single, all), .holds)
+        XCTAssertEqual(evaluateClaim(.below("baseline"), single, all), .fails)
+        XCTAssertEqual(evaluateClaim(.below("single"), lone, all),
+                       .inconclusive("1 seed each: Δ -1.0, below `single` on the point estimate; an interval needs 2 seeds of a row"))
+        XCTAssertEqual(evaluateClaim(.above("lone"), single, all),
+                       .inconclusive("1 seed each: Δ 1.0, above `lone` on the point estimate; an interval needs 2 seeds of a row"))
         XCTAssertEqual(evaluateClaim(.below("baseline"), row("empty"), all), .inconclusive("no finished seeds"))
         XCTAssertEqual(evaluateClaim(.above("nope"), low, all), .inconclusive("no row `nope`"))
+        let ci = comparisonInterval(.below("baseline"), low, all)
+        XCTAssertEqual(ci?.difference ?? .nan, -10, accuracy: 1e-12)
+        XCTAssertEqual(ci?.low ?? .nan, -12.251090706460833, accuracy: 1e-6)
+        XCTAssertEqual(ci?.high ?? .nan, -7.7489092935391675, accuracy: 1e-6)
+        XCTAssertEqual(ci?.degreesOfFreedom ?? .nan, 2.3571074298184698, accuracy: 1e-9)
+        XCTAssertNil(comparisonInterval(.collapses, low, all))
+        XCTAssertNil(comparisonInterval(.below("single"), lone, all))
+    }
+
+    func testStudentTQuantilesMatchTheTables() {
+        let known: [(p: Double, nu: Double, t: Double)] = [
+            (0.975, 1, 12.706204736174694), (0.975, 2, 4.302652729749462), (0.975, 4, 2.7764451051977934),
+            (0.975, 10, 2.228138851986274), (0.975, 30, 2.0422724563012378), (0.95, 5, 2.0150483733330233),
+            (0.975, 2.5, 3.5746548420036817), (0.995, 3.3, 5.344306069721078),
+        ]
+        for (p, nu, t) in known {
+            XCTAssertEqual(StudentT.quantile(p, degreesOfFreedom: nu), t, accuracy: 1e-7, "t(\(p), \(nu))")
+            XCTAssertEqual(StudentT.quantile(1 - p, degreesOfFreedom: nu), -t, accuracy: 1e-7)
+            XCTAssertEqual(StudentT.cdf(t, degreesOfFreedom: nu), p, accuracy: 1e-10)
+        }
+        XCTAssertEqual(StudentT.quantile(0.975, degreesOfFreedom: .infinity), 1.959963984540054, accuracy: 1e-7)
+        XCTAssertEqual(StudentT.quantile(0.5, degreesOfFreedom: 3), 0)
+    }
+
+    func testWelchIntervalOfTwoSummaries() throws {
+        let ci = try XCTUnwrap(DifferenceInterval.welch(MeanStd(mean: 70, std: 0.5, n: 3), MeanStd(mean: 60, std: 1, n: 3)))
+        XCTAssertEqual(ci.difference, 10)
+        XCTAssertEqual(ci.degreesOfFreedom, 2.9411764705882346, accuracy: 1e-9)
+        XCTAssertEqual(ci.low, 7.922300248408748, accuracy: 1e-6)
+        XCTAssertEqual(ci.high, 12.077699751591252, accuracy: 1e-6)
+        XCTAssertNil(DifferenceInterval.welch(MeanStd(mean: 70, std: 0, n: 1), MeanStd(mean: 60, std: 1, n: 3)))
+        let single = try XCTUnwrap(DifferenceInterval.assumingStd(single: MeanStd(mean: 70.1, std: 0, n: 1),
+                                                                  of: MeanStd(mean: 70, std: 0.3, n: 3), named: "b"))
+        XCTAssertEqual(single.degreesOfFreedom, 2)
+        XCTAssertEqual(single.low, -1.3904826270502033, accuracy: 1e-6)
+        XCTAssertEqual(single.high, 1.590482627050192, accuracy: 1e-6)
+        XCTAssertEqual(single.text { formatFixed($0, 2) }, "Δ 0.10, 95 % CI [-1.39, 1.59]; 1 seed, std of `b` assumed")
     }
 
     func testClaimsAreReadFromTextAndRenderedInWords() throws {
@@ -82,7 +150,7 @@ final class ClaimTests: XCTestCase {
         XCTAssertThrowsError(try RowDescription(name: "r", paperValue: "1", paperSource: "", claimText: "shrinks")) { error in
             XCTAssertEqual("\(error)", "row `r`: cannot read the claim `shrinks`; write one of: collapses, does-not-collapse, "
                            + "diverges, within <pts> of <row>, below <row>, above <row>, <metric> rises, <metric> falls, "
-                           + "<metric> falls after epoch <k>")
+                           + "<metric> rises after epoch <k>, <metric> falls after epoch <k>, <metric> within <x> of <value>")
         }
         XCTAssertNil(try RowDescription(name: "r", paperValue: "1", paperSource: "", claimText: " ").claim)
     }

@@ -45,3 +45,38 @@ final class CurveClaimTests: XCTestCase {
         XCTAssertEqual(evidence?.end, 0.006)
     }
 }
+
+extension CurveClaimTests {
+    func testRisesAfterEpochAndAFinalMetricNearAValue() throws {
+        XCTAssertEqual(Claim(parsing: "m_r rises after epoch 4"), .rises(metric: "m_r", afterEpoch: 4))
+        XCTAssertEqual(Claim(parsing: "eta_zero within 0.25 of -0.5"), .near(metric: "eta_zero", value: -0.5, tolerance: 0.25))
+        XCTAssertEqual(Claim(parsing: "cov_offdiag falls after epoch 2"), .falls(metric: "cov_offdiag", afterEpoch: 2))
+        for bad in ["eta_zero within 0 of -0.5", "eta_zero within 0.25 of x", "loss within 1 of 2", "m_r rises after epoch 0",
+                    "eta_zero rises", "m_r rises after 4"] {
+            XCTAssertNil(Claim(parsing: bad), bad)
+        }
+        for claim in [Claim.rises(metric: "m_r", afterEpoch: 4), .near(metric: "eta_zero", value: -0.5, tolerance: 0.25)] {
+            XCTAssertEqual(Claim(parsing: claim.description), claim)
+        }
+        XCTAssertEqual(Claim.near(metric: "eta_zero", value: -0.5, tolerance: 0.25).text, "eta_zero within 0.25 of -0.5")
+
+        // m_r collapses over epochs 1–4, then rises: only the curve from epoch 4 on is read.
+        let run = [0.6, 0.3, 0.1, 0.05, 0.2, 0.4].enumerated().map { MetricPoint(key: "m_r", step: $0.offset + 1, value: $0.element) }
+        let (outcome, evidence) = evaluateCurveClaim(.rises(metric: "m_r", afterEpoch: 4), runs: [run])
+        XCTAssertEqual(outcome, .holds)
+        XCTAssertEqual(evidence?.start, 0.05)
+        XCTAssertEqual(evidence?.end, 0.4)
+        XCTAssertEqual(evaluateCurveClaim(.rises(metric: "m_r"), runs: [run]).0, .fails, "the whole curve falls")
+
+        // Near: 95 % t interval of the mean over seeds (n = 3: t(0.975, 2) = 4.303).
+        func row(_ values: [Double]) -> RowStats { RowStats(name: "r", stats: ["eta_zero": MeanStd.of(values)].compactMapValues { $0 }) }
+        let claim = Claim.near(metric: "eta_zero", value: -0.5, tolerance: 0.25)
+        XCTAssertEqual(evaluateClaim(claim, row([-0.5, -0.45, -0.55]), []), .holds)          // CI [-0.62, -0.38]
+        XCTAssertEqual(evaluateClaim(claim, row([0.1, 0.15, 0.05]), []), .fails)              // CI [-0.02, 0.22]
+        XCTAssertEqual(evaluateClaim(claim, row([-0.3, -0.2, -0.4]), []),
+                       .inconclusive("eta_zero -0.30, 95 % CI [-0.55, -0.05] straddles -0.50 ± 0.25"))
+        XCTAssertEqual(evaluateClaim(claim, row([-0.43]), []),
+                       .inconclusive("1 seed: eta_zero -0.43 is inside -0.50 ± 0.25 on the point estimate; an interval needs 2 seeds"))
+        XCTAssertEqual(evaluateClaim(claim, row([]), []), .inconclusive("no finished seeds with eta_zero"))
+    }
+}

@@ -66,8 +66,11 @@ func finalMetrics(knn: Double, linear: Double? = nil, zStd: Double, mO: Double, 
     return try decode(FinalMetrics.self, object)
 }
 
-func baselines(raw: Double, random: Double) throws -> Baselines {
-    try decode(Baselines.self, ["rawPixelKNN": raw, "randomBackboneKNN": random])
+func baselines(raw: Double, random: Double, rawLinear: Double? = nil, randomLinear: Double? = nil) throws -> Baselines {
+    var object: [String: Any] = ["rawPixelKNN": raw, "randomBackboneKNN": random]
+    if let rawLinear { object["rawPixelLinear"] = rawLinear }
+    if let randomLinear { object["randomBackboneLinear"] = randomLinear }
+    return try decode(Baselines.self, object)
 }
 
 /// The lease of a claim that must succeed.

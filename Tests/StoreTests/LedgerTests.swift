@@ -23,6 +23,27 @@ final class ReplayHandle: RunHandle {
 }
 
 final class LedgerTests: XCTestCase {
+    /// A protocol and seed whose stored baselines predate the linear probes get them computed
+    /// (on `smoke`) without training; complete baselines are left alone.
+    func testMissingBaselinesAreComputedOnceWithoutTraining() throws {
+        let store = try Store.inMemory()
+        let config = try TrainingConfig.named("smoke")
+        func job(_ row: String, seed: UInt64, baselines: Bool) throws -> Job {
+            let s = try RunSpec(tableId: "t", rowName: row, seed: seed, config: config, protocolVersion: "v1")
+            return Job(id: s.id, tableId: "t", rowName: row, seed: seed, config: config,
+                       checkpointPath: "/nonexistent/\(s.id).ckpt", baselines: baselines, protocolVersion: "v1")
+        }
+        try store.putBaselines([("raw_pixel_knn", 1), ("random_init_knn", 2)], protocolName: "smoke", seed: 0)
+        let jobs = [try job("a", seed: 0, baselines: true), try job("b", seed: 0, baselines: false), try job("b", seed: 1, baselines: false)]
+        let filled = try store.fillMissingBaselines(for: jobs)
+        XCTAssertEqual(filled.map(\.seed), [0], "only the jobs that carry the table's baselines")
+        let values = try XCTUnwrap(try store.baselines(protocolName: "smoke", seed: 0)?.values)
+        XCTAssertEqual(Set(values.keys), ["raw_pixel_knn", "random_init_knn", "raw_pixel_linear", "random_init_linear"])
+        XCTAssertGreaterThan(try XCTUnwrap(values["raw_pixel_linear"]), 50, "\(values)")
+        XCTAssertNotEqual(values["raw_pixel_knn"], 1, "measured again, not the stale value")
+        XCTAssertTrue(try store.fillMissingBaselines(for: jobs).isEmpty, "complete: nothing to compute")
+    }
+
     func testAResumedRunThroughTheSchedulerHoldsEveryEpochOnce() throws {
         let store = try Store.inMemory()
         let clock = TickingClock()

@@ -62,8 +62,8 @@ final class ReportTests: XCTestCase {
         let running = try lease(try store.claimRun(try spec(table: "demo", row: "longer", seed: 1, edit: longer), provenance: here, staleAfter: 300))
         try store.recordEpoch(running, try epochRecord(epoch: 1, loss: -0.25))
 
-        try store.putBaselines(try baselines(raw: 80, random: 40), protocolName: "smoke", seed: 0)
-        try store.putBaselines(try baselines(raw: 80, random: 42), protocolName: "smoke", seed: 1)
+        try store.putBaselines(try baselines(raw: 80, random: 40, rawLinear: 85, randomLinear: 50), protocolName: "smoke", seed: 0)
+        try store.putBaselines(try baselines(raw: 80, random: 42, rawLinear: 86, randomLinear: 52), protocolName: "smoke", seed: 1)
         try store.putBaselines(try baselines(raw: 10, random: 10), protocolName: "smoke", seed: 7)   // not a seed of the table
         return store
     }
@@ -80,15 +80,16 @@ final class ReportTests: XCTestCase {
             | baseline | 67.7 | 70.5 ± 0.7 (2 of 2 seeds) | 73.0 ± 0.7 | 0.910 ± 0.014 | 0.210 ± 0.014 | 0.960 ± 0.014 | trained | does not collapse | ✓ |
             | no stop-grad | 0.1 | 10.0 ± 0.0 (2 of 2 seeds) | — | 0.020 ± 0.014 | 0.990 ± 0.014 | 0.010 ± 0.014 | collapsed | collapses | ✓ |
             | no predictor | 0.1 | 26.0 ± 19.8 (2 of 2 seeds) | — | 0.275 ± 0.318 | 0.600 ± 0.424 | 0.500 ± 0.566 | 1× trained, 1× collapsed | collapses | ✗ |
-            | wider | not found | 70.8 (1 of 2 seeds) | 73.0 | 0.930 | 0.210 | 0.960 | trained | within 1 pt of baseline | ✓ |
+            | wider | not found | 70.8 (1 of 2 seeds) | 73.0 | 0.930 | 0.210 | 0.960 | trained | within 1 pt of baseline | inconclusive (Δ 0.3, 95 % CI [-10.7, 11.3] straddles ±1; 1 seed, std of `baseline` assumed) |
             | high lr | unstable | — (0 of 2 seeds) | — | — | — | — | diverged | diverges | ✓ |
             | batch 64 | 66.1 | — (0 of 2 seeds) | — | — | — | — | — | below baseline | inconclusive (no finished seeds) |
-            | longer | 68.1 | 75.0 (1 of 2 seeds) | 76.0 | 0.900 | 0.200 | 0.950 | trained | above baseline | ✓ |
+            | longer | 68.1 | 75.0 (1 of 2 seeds) | 76.0 | 0.900 | 0.200 | 0.950 | trained | above baseline | inconclusive (Δ 4.5, 95 % CI [-6.5, 15.5] includes 0; 1 seed, std of `baseline` assumed) |
 
             - Protocol `smoke`, 3 epochs, seeds 0, 1; mean ± sample std over finished seeds.
             - Runs (14 planned): 8 finished, 2 diverged, 1 running, 1 failed, 2 missing.
             - Code: `abc1234`, `def5678` (dirty).
             - Baselines (kNN top-1 %): raw pixels 80.0 ± 0.0 (2 of 2 seeds), random-init backbone 41.0 ± 1.4 (2 of 2 seeds).
+            - Baselines (linear %): raw pixels 85.5 ± 0.7 (2 of 2 seeds), random-init backbone 51.0 ± 1.4 (2 of 2 seeds).
             - Failed: `wider` seed 1: out of memory
 
             Where the paper values come from:
@@ -185,6 +186,37 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(lines[8], "| high lr | unstable | — (0 of 2 seeds) | — | — | diverged | diverges | ✓ |")
     }
 
+    func testADecidedComparisonPrintsItsIntervalAndMixedSeedsSayWhatEachDid() throws {
+        let store = try Store.inMemory()
+        store.now = TickingClock().next
+        let three = TableDescription(id: "three", title: "Three seeds", paper: "P", source: "S", protocolName: "smoke",
+                                     epochs: 3, seeds: [0, 1, 2],
+                                     rows: [RowDescription(name: "baseline", paperValue: "1", paperSource: "", claim: nil),
+                                            RowDescription(name: "lower", paperValue: "1", paperSource: "", claim: .below("baseline")),
+                                            RowDescription(name: "mixed", paperValue: "1", paperSource: "", claim: .collapses)])
+        let rows: [(String, [FinalMetrics], (inout TrainingConfig) -> Void)] = [
+            ("baseline", [try finalMetrics(knn: 70, zStd: 0.9, mO: 0.2, mR: 0.9), try finalMetrics(knn: 71, zStd: 0.9, mO: 0.2, mR: 0.9),
+                          try finalMetrics(knn: 72, zStd: 0.9, mO: 0.2, mR: 0.9)], { _ in }),
+            ("lower", [try finalMetrics(knn: 60, zStd: 0.9, mO: 0.2, mR: 0.9), try finalMetrics(knn: 61, zStd: 0.9, mO: 0.2, mR: 0.9),
+                       try finalMetrics(knn: 62, zStd: 0.9, mO: 0.2, mR: 0.9)], { $0.epochs = 2 }),
+            ("mixed", [try finalMetrics(knn: 10, zStd: 0.01, mO: 1, mR: 0), try finalMetrics(knn: 10, zStd: 0.02, mO: 1, mR: 0),
+                       try finalMetrics(knn: 60, zStd: 0.9, mO: 0.2, mR: 0.9)], { $0.model.predictorHidden = nil }),
+        ]
+        for (name, finals, edit) in rows {
+            for (seed, final) in finals.enumerated() {
+                let l = try lease(try store.claimRun(try spec(table: "three", row: name, seed: UInt64(seed), edit: edit),
+                                                     provenance: here, staleAfter: 300))
+                try store.finishRun(l, status: .finished, final: final)
+            }
+        }
+        let lines = try TableReport(table: three, store: store).markdown().split(separator: "\n").map(String.init)
+        // Welch: Δ -10, se √(2/3), ν 4, t 2.776: [-12.3, -7.7].
+        XCTAssertEqual(lines[5], "| lower | 1 | 61.0 ± 1.0 (3 of 3 seeds) | — | 0.900 ± 0.000 | 0.200 ± 0.000 | 0.900 ± 0.000 | trained "
+                       + "| below baseline (Δ -10.0, 95 % CI [-12.3, -7.7]) | ✓ |")
+        XCTAssertEqual(lines[6], "| mixed | 1 | 26.7 ± 28.9 (3 of 3 seeds) | — | 0.310 ± 0.511 | 0.733 ± 0.462 | 0.300 ± 0.520 "
+                       + "| 2× collapsed, 1× trained | collapses | ✗ |")
+    }
+
     func testAnEmptyTableSaysWhatIsMissing() throws {
         let empty = TableDescription(id: "none", title: "Nothing yet", paper: "P", source: "S", protocolName: "mini",
                                      epochs: 10, seeds: [0, 1, 2],
@@ -203,6 +235,7 @@ final class ReportTests: XCTestCase {
             - Runs (3 planned): 3 missing.
             - Code: —.
             - Baselines (kNN top-1 %): raw pixels — (0 of 3 seeds), random-init backbone — (0 of 3 seeds).
+            - Baselines (linear %): raw pixels — (0 of 3 seeds), random-init backbone — (0 of 3 seeds).
 
             """)
     }

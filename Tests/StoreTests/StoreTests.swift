@@ -459,5 +459,8 @@ final class StoreTests: XCTestCase {
                        StoredBaselines(protocolName: "smoke", seed: 0, values: ["raw_pixel_knn": 80.5, "random_init_knn": 39]))
         XCTAssertEqual(try store.baselines(protocolName: "smoke").map(\.seed), [0, 1])
         XCTAssertNil(try store.baselines(protocolName: "mini", seed: 0))
+        try store.putBaselines(try baselines(raw: 80.5, random: 39, rawLinear: 85, randomLinear: 60), protocolName: "smoke", seed: 0)
+        XCTAssertEqual(try store.baselines(protocolName: "smoke", seed: 0)?.values,
+                       ["raw_pixel_knn": 80.5, "random_init_knn": 39, "raw_pixel_linear": 85, "random_init_linear": 60])
     }
 }
