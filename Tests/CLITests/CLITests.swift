@@ -158,7 +158,8 @@ extension CLITests {
         while Date() < deadline {
             Thread.sleep(forTimeInterval: 0.1)
             if FileManager.default.fileExists(atPath: db),
-               let rows = try? query(db, "SELECT count(*) FROM run WHERE status = 'running'"), rows.first?.first == "1" { break }
+               let rows = try? query(db, "SELECT count(*) FROM run WHERE status = 'running'"),
+               let running = rows.first?.first.flatMap({ Int($0) }), running >= 1 { break }   // one per worker
         }
         kill(p.processIdentifier, SIGINT)
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

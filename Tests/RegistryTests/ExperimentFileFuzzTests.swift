@@ -166,7 +166,7 @@ final class ExperimentFileFuzzTests: XCTestCase {
         }
         let total = Date().timeIntervalSince(start)
         XCTAssertEqual(rejected + accepted, files)
-        XCTAssertLessThan(total, 60)
+        XCTAssertLessThan(total, 300)   // a hang guard, not a speed goal: ~30 s alone, 60+ s beside training runs
         print(String(format: "fuzz: %d files from %d committed tables, %d rejected (%d errors, all at path:line:column), %d accepted "
                      + "(%d trained one smoke step, %d refused by the plan's checks), 0 crashes, 0 hangs; slowest check %.3f s (%@); "
                      + "whole test %.1f s", files, bases.count, rejected, errors, accepted, trained, refusedByPlan, slowest.seconds,
