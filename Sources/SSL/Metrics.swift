@@ -42,6 +42,8 @@ extension Metric {
     public static let covOffdiag = Metric(key: "cov_offdiag", label: "cov off-diag", unit: "", better: .lower, decimals: 4, perEpoch: true, atEnd: true)
     /// Zhang et al. Fig 5a: the η_p where cos(o_e − η_p·o_p, o_p) = 0 (`ExtraGradient`), at the end only.
     public static let etaZero = Metric(key: "eta_zero", label: "η_p at cos 0", unit: "", better: .neither, decimals: 2, perEpoch: false, atEnd: true)
+    /// z_std·√d of the predictor output p (test set, eval mode), at the end only; methods with a predictor.
+    public static let pStd = Metric(key: "p_std", label: "p std·√d", unit: "", better: .higher, decimals: 3, perEpoch: false, atEnd: true)
     // Every epoch only.
     public static let loss = Metric(key: "loss", label: "loss", unit: "", better: .lower, decimals: 4, perEpoch: true, atEnd: false)
     public static let knnSubset = Metric(key: "knn_subset", label: "kNN top-1 % (subset)", unit: "%", better: .higher, decimals: 1, perEpoch: true, atEnd: false)
@@ -62,7 +64,7 @@ extension Metric {
                                                                        (.linear, [.rawPixelLinear, .randomInitLinear])]
 
     /// Every metric, final ones first in the order reports show them by default.
-    public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .etaZero, .loss, .knnSubset, .trainZStd, .epochSeconds,
+    public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .etaZero, .pStd, .loss, .knnSubset, .trainZStd, .epochSeconds,
                                        .targetSeconds, .peakRSSMiB, .rawPixelKNN, .randomInitKNN, .rawPixelLinear, .randomInitLinear]
     /// What an experiment file's `metrics:` may list: the end-of-training metrics.
     public static let reportable: [Metric] = all.filter(\.atEnd)
@@ -103,13 +105,14 @@ extension EpochRecord {
 
 extension FinalMetrics {
     /// The final metrics by key (stored as `final.<key>`): knn, z_std, m_o, m_r, and cov_offdiag,
-    /// linear, eta_zero, the mean epoch time and the peak memory when measured.
+    /// linear, eta_zero, p_std, the mean epoch time and the peak memory when measured.
     public var metricValues: [(key: String, value: Double)] {
         var values: [(key: String, value: Double)] = [(Metric.knn.key, knn), (Metric.zStd.key, test.zStd),
                                                       (Metric.mO.key, test.mO), (Metric.mR.key, test.mR)]
         if let cov = test.covOffdiag { values.append((Metric.covOffdiag.key, cov)) }
         if let linear { values.append((Metric.linear.key, linear)) }
         if let etaZero { values.append((Metric.etaZero.key, etaZero)) }
+        if let predictionStd { values.append((Metric.pStd.key, predictionStd)) }
         if let meanEpochSeconds { values.append((Metric.epochSeconds.key, meanEpochSeconds)) }
         if let peakRSSMiB { values.append((Metric.peakRSSMiB.key, peakRSSMiB)) }
         return values

@@ -17,6 +17,10 @@ public struct FinalMetrics: Sendable, Codable {
     /// Zhang et al. Fig 5a on the test set: where cos(o_e − η_p·o_p, o_p) crosses 0
     /// (`ExtraGradient.zeroCrossing`); nil for a method without a predictor.
     public var etaZero: Double?
+    /// z_std·√d of the predictor's output p on the test set (eval mode), for a method with a
+    /// predictor: a model whose p collapses while z does not (Zhang et al.'s symmetric predictor,
+    /// −P_a·sg(P_b)) shows it here, not in z's verdict.
+    public var predictionStd: Double?
 }
 
 /// Baselines printed beside every table: kNN and the linear probe on raw pixels and on an
@@ -76,9 +80,11 @@ public struct Monitor {
         }
         let z = try noGrad { try model.project(testFeatures) }
         let diag = try CollapseDiagnostics(z)
-        let eta = extraGradient ? try noGrad { try model.prediction(of: z) }.flatMap { try? ExtraGradient.zeroCrossing(z: z, p: $0) } : nil
+        let p = try noGrad { try model.prediction(of: z) }
+        let eta = extraGradient ? p.flatMap { try? ExtraGradient.zeroCrossing(z: z, p: $0) } : nil
         return FinalMetrics(knn: knn, linear: linear, test: diag,
-                            verdict: Verdict.of(diverged: diverged, zStd: diag.zStd, mO: diag.mO, mR: diag.mR), etaZero: eta)
+                            verdict: Verdict.of(diverged: diverged, zStd: diag.zStd, mO: diag.mO, mR: diag.mR), etaZero: eta,
+                            predictionStd: try p.map { try CollapseDiagnostics($0, covariance: false).zStd })
     }
 
     /// kNN and the linear probe (the runs' recipe, this seed) on normalised raw pixels, and on

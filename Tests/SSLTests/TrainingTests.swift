@@ -44,6 +44,12 @@ final class TrainingTests: XCTestCase {
         XCTAssertNotNil(result.epochs[2].trainZStd)
         let final = try monitor.finalMetrics(trainer.model, seed: 0, diverged: false, linearProbe: false)
         XCTAssertEqual(final.verdict, Verdict.of(diverged: false, zStd: final.test.zStd, mO: final.test.mO, mR: final.test.mR))
+        // SimSiam has a predictor: its output's spread is measured too (and only then).
+        let p = try XCTUnwrap(final.predictionStd)
+        XCTAssertTrue(p > 0 && p.isFinite, "\(p)")
+        XCTAssertTrue(final.metricValues.contains { $0.key == "p_std" && $0.value == p })
+        let (noPredictor, noPredictorMonitor) = try smoke { $0.epochs = 1; $0.model.predictorHidden = nil }
+        XCTAssertNil(try noPredictorMonitor.finalMetrics(noPredictor.model, seed: 0, diverged: false, linearProbe: false).predictionStd)
     }
 
     func testHugeLearningRateStopsAsDiverged() throws {
