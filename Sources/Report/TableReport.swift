@@ -33,7 +33,12 @@ public struct TableReport: Sendable {
 
     /// Loads the table's runs, their metrics and the protocol's baselines from the store.
     public init(table: TableDescription, store: Store) throws {
-        let runs = try store.runs(forTable: table.id).map { record in
+        try self.init(table: table, records: try store.runs(forTable: table.id), store: store)
+    }
+
+    /// The same with the table's runs given (their row names this table's).
+    public init(table: TableDescription, records: [RunRecord], store: Store) throws {
+        let runs = try records.map { record in
             RunData(record: record, params: try store.params(runId: record.id),
                     metrics: try store.metrics(runId: record.id), final: try store.finalMetrics(runId: record.id))
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Registry
 import Report
+import Scheduler
 import SSL
 import Store
 
@@ -114,3 +115,25 @@ func validateProtocol(_ name: String?) throws {
         throw ValidationError("--protocol \(name): expected one of \(TrainingConfig.protocolNames.joined(separator: ", ")); pass e.g. --protocol smoke")
     }
 }
+
+/// A table's runs: those listed under it, and runs of the same configuration and seed trained for
+/// another table (`ablate run` of this table would reuse them, and list them then), under this
+/// table's row names. Without the second kind, a row shared by two tables (SimSiam's baseline)
+/// would show only the seeds trained while this table ran.
+func tableRuns(_ t: ExperimentTable, store: Store, seeds: Int? = nil, protocolName: String? = nil, epochs: Int? = nil) throws -> [RunRecord] {
+    var runs = try store.runs(forTable: t.id)
+    var notes: [String] = []
+    // A table whose rows cannot be planned (a config refused) has only its listed runs.
+    guard let jobs = try? Plan.jobs(for: t, seeds: seeds, protocolName: protocolName, epochs: epochs,
+                                    checkpointDirectory: "", notes: &notes) else { return runs }
+    var listed = Set(runs.map { "\($0.rowName)\u{0}\($0.id)" })
+    for job in jobs where !listed.contains("\(job.rowName)\u{0}\(job.id)") {
+        guard var record = try store.run(id: job.id) else { continue }
+        record.tableId = t.id
+        record.rowName = job.rowName
+        runs.append(record)
+        listed.insert("\(job.rowName)\u{0}\(job.id)")
+    }
+    return runs
+}
+

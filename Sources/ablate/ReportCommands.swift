@@ -63,7 +63,8 @@ func tableReport(_ t: ExperimentTable, store: Store, seeds: Int?, protocolName: 
     if let epochs { config.epochs = epochs }
     var description = TableDescription(t, epochs: config.epochs, seeds: (0..<UInt64(max(1, seeds ?? t.seeds))).map { $0 })
     description.protocolName = config.protocolName
-    return try TableReport(table: description, store: store)
+    return try TableReport(table: description, records: try tableRuns(t, store: store, seeds: seeds, protocolName: protocolName, epochs: epochs),
+                           store: store)
 }
 
 struct List: ParsableCommand {
@@ -84,7 +85,7 @@ struct List: ParsableCommand {
         let registry = try options.registry()
         let store = FileManager.default.fileExists(atPath: options.db) ? try options.store() : nil
         for t in registry.tables {
-            let runs = try store?.runs(forTable: t.id) ?? []
+            let runs = try store.map { try tableRuns(t, store: $0) } ?? []
             print("\(t.id)  — \(t.title) [\(t.paper), \(t.source)], protocol \(t.protocolName), \(t.seeds) seed(s)  (\(t.file))")
             for row in t.rows {
                 let done = runs.filter { $0.rowName == row.name && $0.status.isDone }.count
@@ -116,7 +117,7 @@ struct Compare: ParsableCommand {
             print("| \(key) | \(oa[key] ?? "default") | \(ob[key] ?? "default") |")
         }
         let store = try options.store()
-        let runs = try store.runs(forTable: t.id)
+        let runs = try tableRuns(t, store: store)
         print("\n| metric | \(a.name) | \(b.name) |\n|---|---|---|")
         func finals(_ row: ExperimentRow) throws -> [StoredFinalMetrics] {
             try runs.filter { $0.rowName == row.name }.compactMap { try store.finalMetrics(runId: $0.id) }
@@ -151,6 +152,7 @@ struct Export: ParsableCommand {
         let t = try options.registry().table(id: table)
         let config = try t.resolvedConfig(for: t.rows[0])
         let description = TableDescription(t, epochs: config.epochs, seeds: (0..<UInt64(t.seeds)).map { $0 })
-        print(try TableReport(table: description, store: try options.store()).export(format: f), terminator: "")
+        let store = try options.store()
+        print(try TableReport(table: description, records: try tableRuns(t, store: store), store: store).export(format: f), terminator: "")
     }
 }

@@ -26,7 +26,7 @@ struct Status: ParsableCommand {
         let store = try options.store()
         let slurm = SlurmBackend(executable: ownExecutable(), options: SlurmOptions(spool: spool))
         for t in try options.tables(table) {
-            let runs = try store.runs(forTable: t.id)
+            let runs = try tableRuns(t, store: store)
             let counts = Dictionary(grouping: runs, by: \.status.rawValue).mapValues(\.count).sorted { $0.key < $1.key }
             print("\(t.id): \(runs.count) run(s) stored" + counts.map { ", \($0.value) \($0.key)" }.joined())
             let open = runs.filter { !$0.status.isDone }

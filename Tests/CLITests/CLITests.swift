@@ -133,6 +133,22 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(text.contains("reused \(finishedBefore.count)"), text)
     }
 
+    /// A row with the configuration of another table's row (Table 1's baseline is Fig 2's) shows
+    /// that table's runs without being run itself, in report, list and status.
+    func testARunSharedByTwoTablesIsReportedInBoth() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (status, text) = try output(runArgs(db, seeds: 1))
+        XCTAssertEqual(status, 0, text)
+        let (s2, report) = try output(["report", "simsiam-table1", "--protocol", "smoke", "--seeds", "1", "--db", db, "--output", tmp.path])
+        XCTAssertEqual(s2, 0, report)
+        let baseline = try XCTUnwrap(report.split(separator: "\n").first { $0.hasPrefix("| baseline |") }, report)
+        XCTAssertTrue(baseline.contains("(1 of 1 seeds)"), String(baseline))
+        let noPredictor = try XCTUnwrap(report.split(separator: "\n").first { $0.hasPrefix("| no predictor |") }, report)
+        XCTAssertTrue(noPredictor.contains("(0 of 1 seeds)"), String(noPredictor))   // its own config: never trained
+        let (s3, status3) = try output(["status", "simsiam-table1", "--db", db])
+        XCTAssertEqual(s3, 0, status3)
+    }
+
     func testTwoSchedulersOnOneDatabaseBothFinishWithoutDuplicates() throws {
         let db = tmp.appendingPathComponent("db.sqlite").path
         let (a, outA) = try ablate(runArgs(db), wait: false)
