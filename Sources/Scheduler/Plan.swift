@@ -10,6 +10,13 @@ public enum Plan {
     /// Throws `RegistryError.unresolvable` (at the row) for a config that cannot run: contradictory
     /// settings, a batch the data cannot fill, or a peak memory estimate above `memoryLimit`.
     /// `notes` collects what was adapted to fit another protocol (a batch cut to the data set).
+    /// The jobs of several tables in the order to run them: seed 0 of every row of every table
+    /// first, then seed 1, and so on (stable within a seed), so that every row has a first result
+    /// early and a run interrupted after hours still leaves whole seeds of whole tables.
+    public static func seedMajor(_ jobs: [Job]) -> [Job] {
+        jobs.enumerated().sorted { ($0.element.seed, $0.offset) < ($1.element.seed, $1.offset) }.map(\.element)
+    }
+
     public static func jobs(for table: ExperimentTable, rows: [String]? = nil, seeds: Int? = nil, protocolName: String? = nil,
                             epochs: Int? = nil, checkpointDirectory: String, dataDirectory: String? = nil,
                             memoryLimit: Double = Double(ProcessInfo.processInfo.physicalMemory),

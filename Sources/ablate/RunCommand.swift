@@ -12,7 +12,8 @@ struct Run: ParsableCommand {
         discussion: """
         Every row × seed is one run, identified by a hash of its resolved configuration, seed and \
         training-code version. Finished runs are reused; failed, interrupted or missing ones are \
-        (re)run, resuming from their last finished epoch. Results go to the SQLite database; the \
+        (re)run, resuming from their last finished epoch. Runs go seed by seed: seed 0 of every row \
+        (of every table, with `all`) first, then seed 1, and so on. Results go to the SQLite database; the \
         markdown table is written to results/<table-id>.md at the end (next to --db for another \
         database, protocol or epochs; a table with more finished runs is never replaced).
 
@@ -120,6 +121,7 @@ struct Run: ParsableCommand {
             jobs += try Plan.jobs(for: t, rows: rowNames, seeds: seeds, protocolName: protocolName, epochs: epochs,
                                   checkpointDirectory: checkpoints, dataDirectory: data, notes: &notes)
         }
+        jobs = Plan.seedMajor(jobs)   // one seed of every row first
         for note in notes { print("note: \(note)") }
         for job in jobs { try job.config.checkData() }   // a missing dataset fails here, not in every worker
         var slurm: SlurmBackend?

@@ -49,6 +49,24 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(notes.count, 1)
     }
 
+    func testJobsRunSeedByPassOverEveryRowAndTable() throws {
+        let a = try ExperimentTable.parse(yaml: """
+            id: a
+            title: A
+            paper: P
+            source: Fig 1
+            protocol: smoke
+            metrics: [knn]
+            rows:
+              - {name: r1, overrides: {}, paper: 1, paper_source: x}
+              - {name: r2, overrides: {model.projector_dim: 32}, paper: 1, paper_source: x}
+            """, file: "a.yaml")
+        var notes: [String] = []
+        let jobs = try Plan.jobs(for: a, seeds: 3, checkpointDirectory: "/tmp", notes: &notes)
+        XCTAssertEqual(jobs.map { "\($0.rowName)/\($0.seed)" }, ["r1/0", "r1/1", "r1/2", "r2/0", "r2/1", "r2/2"])
+        XCTAssertEqual(Plan.seedMajor(jobs).map { "\($0.rowName)/\($0.seed)" }, ["r1/0", "r2/0", "r1/1", "r2/1", "r1/2", "r2/2"])
+    }
+
     func testAWorkerThatCrashesIsNotAdvertisedAsResumable() {
         XCTAssertTrue(WorkerExit.message(.signal(SIGKILL)).contains("rerun to resume"))
         XCTAssertFalse(WorkerExit.message(.signal(SIGTRAP)).contains("rerun to resume"))
