@@ -172,8 +172,10 @@ public struct CurveEvidence: Sendable, Equatable {
 
 /// Decides `rises` / `falls` / `rises after epoch k` / `falls after epoch k` from each seed's
 /// stored curve: the per-step points (`step.<metric>`) where a run has them, else the per-epoch
-/// points (`… after epoch k` always reads the per-epoch curve from epoch k on). Start and end are the means of the first and
-/// last tenth of the curve (at least one point each); a seed's curve rises if end − start exceeds
+/// points (`… after epoch k` always reads the per-epoch curve from epoch k on). The start is the
+/// curve's first point (per step: the untrained model, so a change within the first steps — the
+/// dummy gradients of Zhang et al. Fig 4 act within ten — is not averaged away); the end is the
+/// mean of its last tenth (at least one point). A seed's curve rises if end − start exceeds
 /// 5 % of max(|start|, |end|) (and falls if it is below minus that), else it is flat. The claim
 /// holds if every seed goes the claimed way, fails if none does, and is inconclusive for a mix
 /// ("2 of 3 seeds") or without curves.
@@ -191,7 +193,7 @@ public func evaluateCurveClaim(_ claim: Claim, runs: [[MetricPoint]]) -> (ClaimO
             .sorted { $0.step < $1.step }.map(\.value).filter(\.isFinite)
         guard curve.count >= 2 else { continue }
         let k = max(1, curve.count / 10)
-        let start = curve.prefix(k).reduce(0, +) / Double(k), end = curve.suffix(k).reduce(0, +) / Double(k)
+        let start = curve[0], end = curve.suffix(k).reduce(0, +) / Double(k)
         let tolerance = 0.05 * max(abs(start), abs(end))
         starts.append(start); ends.append(end)
         if up ? end - start > tolerance : start - end > tolerance { agree += 1 }

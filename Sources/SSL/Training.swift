@@ -38,7 +38,9 @@ public struct EpochRecord: Sendable, Codable {
     public var steps: [StepDiagnostics]?
 }
 
-/// The collapse indicators of one training batch, after update `step` (1-based, counted over the run).
+/// The collapse indicators of one training batch, from the weights after `step` updates (counted
+/// over the run; 0 is the untrained model). Runs stored before 2026-12-02 counted 1-based (the
+/// batch of update `step`, seen after `step` − 1 updates) and have no point before step 10.
 public struct StepDiagnostics: Sendable, Codable, Equatable {
     public var step: Int
     public var mO: Double
@@ -120,11 +122,12 @@ public final class Trainer {
                     self.augmentation.views(of: self.train, indices: images, epoch: epoch, seed: self.seed, first: first, count: count)
                 })
             let out = try trainingStep(model, optimizer, views: views, totalSteps: totalSteps, context: context)
-            let done = epoch * steps + step + 1
-            if step == steps - 1 || done % Trainer.stepDiagnosticsEvery == 0, let z = out.projections.first {
+            // z came from the weights after `updates` updates (0: the untrained model, where the curves start).
+            let updates = epoch * steps + step
+            if step == steps - 1 || updates % Trainer.stepDiagnosticsEvery == 0, let z = out.projections.first {
                 let d = try CollapseDiagnostics(z, covariance: false)
                 if step == steps - 1 { lastTrainZStd = d.zStd }
-                if done % Trainer.stepDiagnosticsEvery == 0 { lastSteps.append(StepDiagnostics(step: done, mO: d.mO, mR: d.mR)) }
+                if updates % Trainer.stepDiagnosticsEvery == 0 { lastSteps.append(StepDiagnostics(step: updates, mO: d.mO, mR: d.mR)) }
             }
             guard out.loss.isFinite else { return nil }
             total += Double(out.loss)

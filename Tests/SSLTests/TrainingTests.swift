@@ -42,6 +42,10 @@ final class TrainingTests: XCTestCase {
         XCTAssertLessThan(result.epochs[2].meanLoss, result.epochs[0].meanLoss)
         XCTAssertNotNil(result.epochs[2].knnSubset)
         XCTAssertNotNil(result.epochs[2].trainZStd)
+        // m_o and m_r every 10 updates from the untrained model (update 0) on, over the whole run.
+        let steps = result.epochs.flatMap { $0.steps ?? [] }.map(\.step)
+        XCTAssertEqual(steps.first, 0)
+        XCTAssertEqual(steps, Array(Swift.stride(from: 0, to: 3 * trainer.stepsPerEpoch, by: 10)))
         let final = try monitor.finalMetrics(trainer.model, seed: 0, diverged: false, linearProbe: false)
         XCTAssertEqual(final.verdict, Verdict.of(diverged: false, zStd: final.test.zStd, mO: final.test.mO, mR: final.test.mR))
         // SimSiam has a predictor: its output's spread is measured too (and only then).

@@ -27,12 +27,22 @@ final class CurveClaimTests: XCTestCase {
         let up = perStep("m_o", (0..<20).map { 0.4 + 0.03 * Double($0) }) + perEpoch("m_o", [0.9, 0.1])
         let (holds, evidence) = evaluateCurveClaim(.rises(metric: "m_o"), runs: [up, up])
         XCTAssertEqual(holds, .holds, "per-step points win over per-epoch ones")
-        XCTAssertEqual(evidence?.text, "m_o 0.415 → 0.955")
+        XCTAssertEqual(evidence?.text, "m_o 0.400 → 0.955")
         XCTAssertEqual(evaluateCurveClaim(.falls(metric: "m_o", afterEpoch: nil), runs: [up]).0, .fails)
         let flat = perStep("m_o", Array(repeating: 0.5, count: 20))
         XCTAssertEqual(evaluateCurveClaim(.rises(metric: "m_o"), runs: [flat]).0, .fails, "flat is not rising")
         XCTAssertEqual(evaluateCurveClaim(.rises(metric: "m_o"), runs: [up, flat]).0, .inconclusive("1 of 2 seeds"))
         XCTAssertEqual(evaluateCurveClaim(.rises(metric: "m_r"), runs: [up]).0, .inconclusive("no curve of m_r"))
+    }
+
+    /// A dummy gradient drives m_o to 1 within ten steps (Zhang et al. Fig 4 at `mini` scale): the
+    /// rise is read from the untrained model's point, not averaged away with the plateau.
+    func testARiseWithinTheFirstStepsCounts() {
+        let fast = [MetricPoint.perStep("m_o", step: 0, 0.55)]
+            + perStep("m_o", [0.86, 0.96] + Array(repeating: 0.999, count: 40))
+        let (outcome, evidence) = evaluateCurveClaim(.rises(metric: "m_o"), runs: [fast])
+        XCTAssertEqual(outcome, .holds)
+        XCTAssertEqual(evidence?.text, "m_o 0.550 → 0.999")
     }
 
     func testFallsAfterEpochReadsThePerEpochCurveFromThatEpoch() {
