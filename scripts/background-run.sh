@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Long `mini` sweeps in the background, safe to leave running while you edit and rebuild.
+#
+#   scripts/background-run.sh start all --seeds 3     # any `ablate run` arguments after `start`
+#   scripts/background-run.sh status                  # the live line and the tables finished so far
+#   scripts/background-run.sh stop                    # Ctrl-C for the sweep: runs resume next time
+#
+# `start` snapshots the release binary and experiments/ into $ABLATE_BG (default .build/background),
+# so rebuilding ablate or editing an experiment file does not change a sweep under way (a new
+# binary must know every key of the experiment files it reads, and workers are started from the
+# running binary). The sweep writes to the default database, results/ablate.sqlite, from the
+# repository root; `ablate run` goes seed by seed (seed 0 of every row first) and resumes what an
+# earlier sweep left unfinished. `stop` sends SIGINT: the scheduler stops its workers and records
+# their runs as interrupted (they resume from their last finished epoch), then the database's WAL
+# is folded in so that results/ablate.sqlite can be committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BG=${ABLATE_BG:-.build/background}
+PIDFILE=$BG/pid LOG=$BG/run.log
+
+running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+case ${1:-} in
+start)
+    shift
+    [[ $# -ge 1 ]] || { echo "usage: $0 start <table|all> [ablate run options]" >&2; exit 2; }
+    if running; then echo "a sweep is already running (pid $(cat "$PIDFILE")); '$0 stop' first" >&2; exit 1; fi
+    make build >/dev/null
+    rm -rf "$BG/experiments" && mkdir -p "$BG"
+    cp .build/release/ablate "$BG/ablate.new" && mv "$BG/ablate.new" "$BG/ablate"
+    cp -r experiments "$BG/experiments"
+    nohup "$BG/ablate" run "$@" --experiments "$BG/experiments" >"$LOG" 2>&1 &
+    echo $! >"$PIDFILE"
+    echo "started: ablate run $* (pid $!); log $LOG; '$0 status' to follow, '$0 stop' to stop"
+    ;;
+status)
+    running && echo "running (pid $(cat "$PIDFILE"))" || echo "not running"
+    [[ -f $LOG ]] || exit 0
+    grep -a "^wrote " "$LOG" | sed 's/^/  /' || true
+    tr '\r' '\n' <"$LOG" | grep -a "^runs " | tail -1 | sed 's/^/  now: /' || true
+    ;;
+stop)
+    if running; then
+        kill -INT "$(cat "$PIDFILE")"
+        for _ in $(seq 120); do running || break; sleep 1; done
+        running && { echo "the sweep did not stop within 2 minutes (pid $(cat "$PIDFILE"))" >&2; exit 1; }
+    fi
+    rm -f "$PIDFILE"
+    if [[ -f results/ablate.sqlite ]] && command -v sqlite3 >/dev/null; then
+        sqlite3 results/ablate.sqlite "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+    fi
+    echo "stopped; interrupted runs resume with the next '$0 start'"
+    ;;
+*)
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
