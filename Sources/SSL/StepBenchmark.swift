@@ -32,8 +32,6 @@ public struct StepBenchmarkOptions: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Input image shape (channels, height, width); Fashion-MNIST is 1×28×28.
     public var channels = 1, height = 28, width = 28
-    /// Also measure the machine's sgemm peak after the steps (`sgemmPeakGFLOPS`, ~1 s).
-    public var measurePeak = true
 
     public init() {}
 }
@@ -154,7 +152,7 @@ public func runStepBenchmark(config base: TrainingConfig, name: String, options:
         imagesPerSecond: Double(options.batch) / (median / 1000),
         peakRSSKiB: peakRSSKiB(), setupRSSKiB: setupRSS, finalLoss: Double(loss), threads: parallelThreads,
         otherProcessesBusyCores: otherBusy, flopsPerStep: flopsPerStep,
-        sgemmPeakGFLOPS: options.measurePeak ? sgemmPeakGFLOPS() : nil, cpuMsPerStep: cpuMs)
+        sgemmPeakGFLOPS: sgemmPeakGFLOPS(), cpuMsPerStep: cpuMs)
 }
 
 /// The process's peak resident set size in KiB (getrusage ru_maxrss: KiB on Linux, bytes on macOS).
