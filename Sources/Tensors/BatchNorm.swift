@@ -12,10 +12,10 @@
 /// With the fused ReLU, dy is masked by (x·scale + shift > 0), recomputed from x with the very
 /// operations of the forward pass (so the mask equals y > 0 bit for bit) instead of reading y.
 ///
-/// Layout: for [N, C, H, W] each channel's values are N contiguous planes and the loops run per
-/// channel; for [N, C] a channel's values are strided by C, so the loops run over rows with the
-/// channels inner (contiguous, vectorised). Both compute, per channel, the same sums in the same
-/// order, so they agree bit for bit.
+/// Layout: every pass runs over images (rows) outer and a chunk of channels inner, so it streams
+/// through memory. For [N, C, H, W] a channel's plane of an image is contiguous and vectorised
+/// along H·W; for [N, C] the channels of a row are (vectorised across channels). Both compute,
+/// per channel, the same sums in the same order, so they agree bit for bit.
 public func batchNorm(
     _ x: Tensor, gamma: Tensor?, beta: Tensor?, runningMean: Tensor, runningVar: Tensor,
     training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, fuseReLU: Bool = false
@@ -110,13 +110,7 @@ private struct BatchNormPass: @unchecked Sendable {
                     for j in 0..<w { let d = row[j] - k[j]; s[j] += Double(d); s2[j] += Double(d * d) }
                 }
             } else {
-                for j in 0..<w {
-                    let ch = lo + j
-                    for i in 0..<n {
-                        let (a, q) = vshiftedMoments(x + (i * c + ch) * hw, hw, x[ch * hw])
-                        s[j] += Double(a); s2[j] += Double(q)
-                    }
-                }
+                planeSums(channels, s, s2) { i, ch in vshiftedMoments(x + (i * c + ch) * hw, hw, x[ch * hw]) }
             }
         }
         for j in 0..<w {
@@ -139,45 +133,78 @@ private struct BatchNormPass: @unchecked Sendable {
         }
     }
 
-    // MARK: [N, C, H, W]: per channel, N planes of H·W.
+    // MARK: [N, C, H, W]: images outer, the chunk's channels inner, so each pass streams through
+    // memory once (channel-major loops would stride by C·H·W between an image's planes). A
+    // channel's sums still add one plane at a time in image order, so the results do not depend
+    // on the loop order or the number of threads.
+
+    /// Over images in order, per channel of the chunk: (s[j], s2[j]) += `plane(i, lo + j)`,
+    /// converted to T (Double for the statistics, Float for the gradient sums).
+    @inline(__always)
+    func planeSums<T: BinaryFloatingPoint>(_ channels: Range<Int>, _ s: UnsafeMutablePointer<T>,
+                                           _ s2: UnsafeMutablePointer<T>, _ plane: (Int, Int) -> (Float, Float)) {
+        let lo = channels.lowerBound, w = channels.count
+        s.initialize(repeating: 0, count: w)
+        s2.initialize(repeating: 0, count: w)
+        for i in 0..<n {
+            for j in 0..<w {
+                let (a, q) = plane(i, lo + j)
+                s[j] += T(a); s2[j] += T(q)
+            }
+        }
+    }
 
     func planesNormalize(_ channels: Range<Int>) {
-        for ch in channels {
-            let a = scale[ch], b = shift[ch]
-            for i in 0..<n {
-                let src = x + (i * c + ch) * hw, dst = y + (i * c + ch) * hw
-                if relu {
-                    for p in 0..<hw { dst[p] = max(src[p] * a + b, 0) }
-                } else {
-                    for p in 0..<hw { dst[p] = src[p] * a + b }
+        let vecs = hw / 16
+        for i in 0..<n {
+            for ch in channels {
+                let a = scale[ch], b = shift[ch], av = SIMD16<Float>(repeating: a), bv = SIMD16<Float>(repeating: b)
+                let o = (i * c + ch) * hw, src = UnsafeRawPointer(x + o), dst = UnsafeMutableRawPointer(y + o)
+                for v in 0..<vecs {
+                    var r = src.loadUnaligned(fromByteOffset: v * 64, as: SIMD16<Float>.self) * av + bv
+                    if relu { r.replace(with: 0, where: r .<= 0) }   // as max(r, 0): −0 and 0 give 0
+                    dst.storeBytes(of: r, toByteOffset: v * 64, as: SIMD16<Float>.self)
+                }
+                for t in vecs * 16..<hw {
+                    let r = x[o + t] * a + b
+                    y[o + t] = relu ? max(r, 0) : r
                 }
             }
         }
     }
 
     func planesGradSums(_ dy: UnsafePointer<Float>, _ channels: Range<Int>) {
-        for ch in channels {
-            var s: Float = 0, sx: Float = 0
-            for i in 0..<n {
-                let o = (i * c + ch) * hw
-                let (a, d) = vmaskedSumAndDot(dy + o, x + o, hw, mean[ch], mask: relu ? (scale[ch], shift[ch]) : nil)
-                s += a; sx += d
-            }
-            sumDy[ch] = s
-            sumDyXhat[ch] = sx * rstd[ch]
+        let lo = channels.lowerBound
+        planeSums(channels, sumDy + lo, sumDyXhat + lo) { i, ch in
+            let o = (i * c + ch) * hw
+            return vmaskedSumAndDot(dy + o, x + o, hw, mean[ch], mask: relu ? (scale[ch], shift[ch]) : nil)
         }
+        for ch in channels { sumDyXhat[ch] *= rstd[ch] }
     }
 
     func planesInputGrad(_ dy: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>, _ channels: Range<Int>,
                          overwrite: Bool) {
-        for ch in channels {
-            let (k, a, b) = inputGradCoefficients(ch)
+        withInputGradCoefficients(channels) { kk, aa, bb in
+            let lo = channels.lowerBound
             for i in 0..<n {
-                let o = (i * c + ch) * hw
-                vbatchNormInputGrad(dy + o, x + o, gx + o, hw, k: k, a: a, mu: mean[ch], b: b,
-                                    mask: relu ? (scale[ch], shift[ch]) : nil, overwrite: overwrite)
+                for j in 0..<channels.count {
+                    let ch = lo + j, o = (i * c + ch) * hw
+                    vbatchNormInputGrad(dy + o, x + o, gx + o, hw, k: kk[j], a: aa[j], mu: mean[ch], b: bb[j],
+                                        mask: relu ? (scale[ch], shift[ch]) : nil, overwrite: overwrite)
+                }
             }
         }
+    }
+
+    /// The coefficients k, a, b of `inputGradCoefficients` for each channel of the chunk.
+    @inline(__always)
+    func withInputGradCoefficients(_ channels: Range<Int>,
+                                   _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+        let w = channels.count
+        let coef = UnsafeMutablePointer<Float>.allocate(capacity: 3 * w)
+        defer { coef.deallocate() }
+        for j in 0..<w { (coef[j], coef[w + j], coef[2 * w + j]) = inputGradCoefficients(channels.lowerBound + j) }
+        body(coef, coef + w, coef + 2 * w)
     }
 
     /// gx = k·(m·dy − a − (x − μ)·b) per channel.
@@ -223,17 +250,15 @@ private struct BatchNormPass: @unchecked Sendable {
 
     func rowsInputGrad(_ dy: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>, _ channels: Range<Int>,
                        overwrite: Bool) {
-        let lo = channels.lowerBound, w = channels.count
-        let coef = UnsafeMutablePointer<Float>.allocate(capacity: 3 * w)
-        defer { coef.deallocate() }
-        let kk = coef, aa = coef + w, bb = coef + 2 * w, mu = mean + lo, sa = scale + lo, sb = shift + lo
-        for j in 0..<w { (kk[j], aa[j], bb[j]) = inputGradCoefficients(lo + j) }
-        for i in 0..<n {
-            let d = dy + i * c + lo, xr = x + i * c + lo, g = gx + i * c + lo
-            for j in 0..<w {
-                let dm = !relu || xr[j] * sa[j] + sb[j] > 0 ? d[j] : 0
-                let v = kk[j] * (dm - aa[j] - (xr[j] - mu[j]) * bb[j])
-                if overwrite { g[j] = v } else { g[j] += v }
+        let lo = channels.lowerBound, w = channels.count, mu = mean + lo, sa = scale + lo, sb = shift + lo
+        withInputGradCoefficients(channels) { kk, aa, bb in
+            for i in 0..<n {
+                let d = dy + i * c + lo, xr = x + i * c + lo, g = gx + i * c + lo
+                for j in 0..<w {
+                    let dm = !relu || xr[j] * sa[j] + sb[j] > 0 ? d[j] : 0
+                    let v = kk[j] * (dm - aa[j] - (xr[j] - mu[j]) * bb[j])
+                    if overwrite { g[j] = v } else { g[j] += v }
+                }
             }
         }
     }
