@@ -176,9 +176,10 @@ struct ConvGeometry {
 // col + r·ld + (n − images.lowerBound)·OH·OW (ld = N·OH·OW for the whole col, chunk·OH·OW for a chunk).
 
 /// col[(c,i,j), (n,oy,ox)] = x[n, c, oy·s − p + i, ox·s − p + j], zero outside the image.
-private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                    images: Range<Int>, ld: Int) {
-    if g.isWidth3Stride2Pad1 { return im2colWidth3Stride2(x, col, g, images: images, ld: ld) }
+/// `generic`: skip the width-3 stride-2 specialisation (tests compare the two).
+func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+            images: Range<Int>, ld: Int, generic: Bool = false) {
+    if g.isWidth3Stride2Pad1 && !generic { return im2colWidth3Stride2(x, col, g, images: images, ld: ld) }
     let xp = UncheckedBox(x), cp = UncheckedBox(col)
     parallelFor(g.k, cost: images.count * g.ohw) { rows in
         let x = xp.value, col = cp.value
@@ -210,9 +211,10 @@ private func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float
 }
 
 /// dx[n, c, iy, ix] += dcol[(c,i,j), (n,oy,ox)]; parallel over channels, which write disjoint planes.
-private func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                    images: Range<Int>, ld: Int) {
-    if g.isWidth3Stride2Pad1 { return col2imWidth3Stride2(dcol, dx, g, images: images, ld: ld) }
+/// `generic`: skip the width-3 stride-2 specialisation (tests compare the two).
+func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+            images: Range<Int>, ld: Int, generic: Bool = false) {
+    if g.isWidth3Stride2Pad1 && !generic { return col2imWidth3Stride2(dcol, dx, g, images: images, ld: ld) }
     let dp = UncheckedBox(dcol), xp = UncheckedBox(dx)
     parallelFor(g.c, cost: g.kh * g.kw * images.count * g.ohw) { channels in
         let dcol = dp.value, dx = xp.value
@@ -289,14 +291,39 @@ private func col2imWidth3Stride2(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutab
                     for oy in 0..<g.oh {
                         let iy = 2 * oy - 1 + i, o = (n - images.lowerBound) * g.ohw + oy * ow
                         guard iy >= 0 && iy < g.h else { continue }
-                        let dst = plane + iy * g.w
-                        for ox in 1..<ow { dst[2 * ox - 1] += s0[o + ox] }
-                        for ox in 0..<ow { dst[2 * ox] += s1[o + ox] }
-                        for ox in 0..<odd { dst[2 * ox + 1] += s2[o + ox] }
+                        addInterleaved(s0 + o, s1 + o, s2 + o, into: plane + iy * g.w, width: g.w, ow: ow, odd: odd)
                     }
                 }
             }
         }
+    }
+}
+
+/// One row of col2im for kernel width 3, stride 2, padding 1, the taps of one kernel row together:
+/// dst[2·ox − 1] += s0[ox] (ox ≥ 1), dst[2·ox] += s1[ox], dst[2·ox + 1] += s2[ox] (ox < odd), each
+/// odd column adding s0 before s2, as the generic loop does (j = 0 before j = 2), so the sums are
+/// bit-identical to it. Four column pairs at a time (SIMD8 of dst split into even and odd lanes),
+/// while every read stays inside the row and the three source rows; then column by column.
+@inline(__always)
+private func addInterleaved(_ s0: UnsafePointer<Float>, _ s1: UnsafePointer<Float>, _ s2: UnsafePointer<Float>,
+                            into dst: UnsafeMutablePointer<Float>, width: Int, ow: Int, odd: Int) {
+    let rd = UnsafeMutableRawPointer(dst)
+    var k = 0
+    while k + 5 <= ow && k + 4 <= odd && 2 * k + 8 <= width {
+        var v = rd.loadUnaligned(fromByteOffset: 8 * k, as: SIMD8<Float>.self)
+        v.evenHalf += UnsafeRawPointer(s1 + k).loadUnaligned(as: SIMD4<Float>.self)
+        v.oddHalf = v.oddHalf + UnsafeRawPointer(s0 + k + 1).loadUnaligned(as: SIMD4<Float>.self)
+            + UnsafeRawPointer(s2 + k).loadUnaligned(as: SIMD4<Float>.self)
+        rd.storeBytes(of: v, toByteOffset: 8 * k, as: SIMD8<Float>.self)
+        k += 4
+    }
+    while 2 * k < width {
+        if k < ow { dst[2 * k] += s1[k] }
+        if 2 * k + 1 < width {
+            if k + 1 < ow { dst[2 * k + 1] += s0[k + 1] }
+            if k < odd { dst[2 * k + 1] += s2[k] }
+        }
+        k += 1
     }
 }
 

@@ -39,3 +39,29 @@ final class ConvChunkTests: XCTestCase {
         XCTAssertEqual(g.chunks, [0..<10])
     }
 }
+
+/// The width-3, stride-2, padding-1 im2col and col2im (its rows in SIMD over column pairs) against
+/// the generic loops, bit for bit, for every input width up to 37 (even and odd, shorter than a
+/// vector, rows whose vector loads would pass the end) and a few heights.
+final class ConvStride2PathTests: XCTestCase {
+    func testSpecialisedStride2PathEqualsGenericLoopsBitForBit() {
+        var rng = RNG(seed: 5)
+        for h in [1, 2, 3, 8] {
+            for w in 1...37 {
+                let g = ConvGeometry(n: 3, c: 2, h: h, w: w, o: 1, kh: 3, kw: 3, stride: 2, padding: 1)
+                XCTAssertTrue(g.isWidth3Stride2Pad1)
+                let x = randomTensor([g.n, g.c, h, w], &rng)
+                let fast = Storage(repeating: .nan, count: g.k * g.cols), slow = Storage(repeating: .nan, count: g.k * g.cols)
+                im2col(x.pointer, fast.pointer, g, images: 0..<g.n, ld: g.cols)
+                im2col(x.pointer, slow.pointer, g, images: 0..<g.n, ld: g.cols, generic: true)
+                XCTAssertEqual(fast.array, slow.array, "im2col, input \(h)×\(w)")
+
+                let dcol = randomTensor([g.k, g.cols], &rng), start = randomTensor([g.n, g.c, h, w], &rng)
+                let dxFast = Storage(start.array), dxSlow = Storage(start.array)
+                col2im(dcol.pointer, dxFast.pointer, g, images: 0..<g.n, ld: g.cols)
+                col2im(dcol.pointer, dxSlow.pointer, g, images: 0..<g.n, ld: g.cols, generic: true)
+                XCTAssertEqual(dxFast.array.map(\.bitPattern), dxSlow.array.map(\.bitPattern), "col2im, input \(h)×\(w)")
+            }
+        }
+    }
+}
