@@ -7,6 +7,8 @@ public protocol RunLedger: AnyObject {
     /// Takes `spec` for this process if it is new, queued, failed or abandoned (running with a
     /// heartbeat older than `staleAfter` seconds); reports `.finished` or `.busy` otherwise.
     func claim(_ spec: Job, staleAfter: TimeInterval) throws -> ClaimResult
+    /// Whether `spec` is already finished (or diverged), without claiming anything.
+    func isFinished(_ spec: Job) throws -> Bool
     func heartbeat(_ runIds: [String]) throws
     /// The worker started the run from its checkpoint's first `resumedEpochs` epochs (0: from
     /// scratch): what was recorded after them is dropped; the worker re-sends those epochs.
@@ -96,7 +98,16 @@ public final class Scheduler {
     public func run(_ specs: [Job], labels: [String: String] = [:], display: (SchedulerStatus) -> Void) throws -> SchedulerSummary {
         var summary = SchedulerSummary()
         summary.total = specs.count
-        var queue = specs[...]
+        // Runs finished earlier are reused (and listed under their rows) before anything starts,
+        // so the progress line counts them from its first line and the ETA covers what is left.
+        var queue = ArraySlice<Job>()
+        for spec in specs {
+            if try ledger.isFinished(spec), try ledger.claim(spec, staleAfter: staleAfter) == .finished {
+                summary.skipped += 1
+            } else {
+                queue.append(spec)
+            }
+        }
         var waiting: [Job] = []          // held by another process; retried later
         var running: [String: (handle: RunHandle, spec: Job, current: SchedulerStatus.Current)] = [:]
         var lastHeartbeat = Date.distantPast
@@ -122,7 +133,13 @@ public final class Scheduler {
         }
 
         func status(_ message: String? = nil) -> SchedulerStatus {
-            let mean = runSeconds.isEmpty ? nil : runSeconds.reduce(0, +) / Double(runSeconds.count)
+            // A run's duration: the mean of the runs finished so far; before the first one, what
+            // the running ones expect (time so far + their own estimate of the rest).
+            let expected = running.compactMap { id, entry in
+                entry.current.secondsRemaining.map { $0 + Date().timeIntervalSince(startedAt[id] ?? Date()) }
+            }
+            let durations = runSeconds.isEmpty ? expected : runSeconds
+            let mean = durations.isEmpty ? nil : durations.reduce(0, +) / Double(durations.count)
             let longest = running.values.compactMap(\.current.secondsRemaining).max()
             var eta: Double?
             if let mean {

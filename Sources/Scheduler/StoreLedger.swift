@@ -36,6 +36,10 @@ public final class StoreLedger: RunLedger {
         }
     }
 
+    public func isFinished(_ job: Job) throws -> Bool {
+        try store.run(id: StoreLedger.spec(job, protocolVersion: job.protocolVersion).id)?.status.isDone ?? false
+    }
+
     public func heartbeat(_ runIds: [String]) throws {
         for id in runIds { if let lease = leases[id] { try store.heartbeat(lease) } }
     }

@@ -39,6 +39,8 @@ final class FakeLedger: RunLedger {
         return finished.contains(spec.id) ? .finished : .claimed
     }
 
+    func isFinished(_ spec: Job) throws -> Bool { finished.contains(spec.id) }
+
     func started(_ runId: String, resumedEpochs: Int) throws { calls.append(.started(runId, resumedEpochs)) }
 
     func heartbeat(_ runIds: [String]) throws { calls.append(.heartbeat(runIds.sorted())) }

@@ -72,6 +72,25 @@ final class SchedulerTests: XCTestCase {
         XCTAssertEqual(ledger.failures, [:])
     }
 
+    /// Finished runs are counted before the first run starts (a resumed sweep's progress line
+    /// starts at what is done), and the ETA is there before any run of this sweep has finished:
+    /// from what the running runs expect, times the runs still queued.
+    func testFinishedRunsCountFromTheFirstLineAndTheETAComesBeforeTheFirstRunEnds() throws {
+        let jobs = try ["a", "b", "c", "d", "e"].map { try Fixture.job($0) }
+        ledger.finished = ["a-0", "c-0"]
+        for j in jobs { backend.scripts[j.id] = Fixture.succeeds(j.id, epochs: 2) }
+        var displays: [SchedulerStatus] = []
+        let summary = try scheduler(workers: 1).run(jobs) { displays.append($0) }
+
+        XCTAssertEqual(summary, SchedulerSummary(total: 5, ranNow: 3, skipped: 2, failed: 0, failures: []))
+        XCTAssertEqual(backend.launched.map(\.id), ["b-0", "d-0", "e-0"])
+        XCTAssertEqual(displays.first?.skipped, 2, "the finished runs are counted from the first line")
+        let beforeFirstFinish = displays.prefix { $0.done == 0 }
+        // b runs (its progress says 1 s left) with d and e queued: ETA ≥ 1 s + 2 runs of ≥ 1 s each.
+        let eta = try XCTUnwrap(beforeFirstFinish.compactMap(\.secondsRemaining).first, "an ETA before the first run ends")
+        XCTAssertGreaterThanOrEqual(eta, 3)
+    }
+
     /// Another live process holds `a`; the scheduler runs `b` meanwhile, asks again later and
     /// runs `a` once the holder has given it up (e.g. its run failed).
     func testRunHeldByLiveProcessIsRetriedAndRunsOnceTheHolderLetsGo() throws {
