@@ -25,6 +25,8 @@ struct TableOptions: ParsableArguments {
 }
 
 /// The git revision of the working tree and whether it has uncommitted changes (nil outside git).
+/// Changes under results/ do not count: the committed database and reports change while a sweep
+/// writes them, which says nothing about the code that ran.
 func gitState() -> (revision: String?, dirty: Bool) {
     func git(_ args: [String]) -> String? {
         let p = Process()
@@ -40,7 +42,7 @@ func gitState() -> (revision: String?, dirty: Bool) {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
     guard let rev = git(["rev-parse", "--short=12", "HEAD"]) else { return (nil, false) }
-    let status = git(["status", "--porcelain", "--untracked-files=no"]) ?? ""
+    let status = git(["status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)results"]) ?? ""
     return (rev, !status.isEmpty)
 }
 

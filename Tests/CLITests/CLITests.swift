@@ -23,11 +23,11 @@ final class CLITests: XCTestCase {
     }
 
     @discardableResult
-    func ablate(_ args: [String], wait: Bool = true) throws -> (Process, Pipe) {
+    func ablate(_ args: [String], wait: Bool = true, in directory: URL = CLITests.root) throws -> (Process, Pipe) {
         let p = Process()
         p.executableURL = executable
         p.arguments = args
-        p.currentDirectoryURL = CLITests.root
+        p.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment
         env["COLUMNS"] = "100"
         p.environment = env
@@ -39,11 +39,46 @@ final class CLITests: XCTestCase {
         return (p, out)
     }
 
-    func output(_ args: [String]) throws -> (status: Int32, text: String) {
-        let (p, out) = try ablate(args, wait: false)
+    func output(_ args: [String], in directory: URL = CLITests.root) throws -> (status: Int32, text: String) {
+        let (p, out) = try ablate(args, wait: false, in: directory)
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// A run records the git revision and whether the code had uncommitted changes; changes under
+    /// results/ (the committed database a sweep is writing) do not make it dirty.
+    func testRunsAreDirtyOnlyForChangesOutsideResults() throws {
+        let repo = tmp.appendingPathComponent("repo")
+        try FileManager.default.createDirectory(at: repo.appendingPathComponent("results"), withIntermediateDirectories: true)
+        func git(_ args: String...) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"] + args
+            p.currentDirectoryURL = repo
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "git \(args)")
+        }
+        try "code\n".write(to: repo.appendingPathComponent("code.txt"), atomically: true, encoding: .utf8)
+        try "db\n".write(to: repo.appendingPathComponent("results/db.txt"), atomically: true, encoding: .utf8)
+        try git("init", "-q")
+        try git("add", ".")
+        try git("commit", "-q", "-m", "init")
+        let db = repo.appendingPathComponent("results/t.sqlite").path
+        let experiments = CLITests.root.appendingPathComponent("experiments").path
+        func runRow(_ row: String) throws -> String {
+            let (status, text) = try output(["run", "simsiam-table1", "--rows", row, "--protocol", "smoke", "--seeds", "1", "--epochs", "1",
+                                             "--workers", "1", "--db", db, "--experiments", experiments], in: repo)
+            XCTAssertEqual(status, 0, text)
+            return try XCTUnwrap(query(db, "SELECT git_dirty FROM run WHERE row_name = '\(row)'").first?.first)
+        }
+        try "db changed\n".write(to: repo.appendingPathComponent("results/db.txt"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runRow("baseline"), "0", "a change under results/ is not a dirty tree")
+        try "code changed\n".write(to: repo.appendingPathComponent("code.txt"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try runRow("no predictor"), "1", "a change to the code is")
     }
 
     /// Compares with Tests/CLITests/Golden/<name>; `UPDATE_GOLDEN=1` rewrites the file instead.
