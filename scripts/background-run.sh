@@ -2,6 +2,7 @@
 # Long `mini` sweeps in the background, safe to leave running while you edit and rebuild.
 #
 #   scripts/background-run.sh start all --seeds 3     # any `ablate run` arguments after `start`
+#   scripts/background-run.sh start zhang2022-table2,zhang2022-table3 --seeds 3   # several tables
 #   scripts/background-run.sh status                  # the live line and the tables finished so far
 #   scripts/background-run.sh stop                    # Ctrl-C for the sweep: runs resume next time
 #
@@ -23,7 +24,7 @@ running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 case ${1:-} in
 start)
     shift
-    [[ $# -ge 1 ]] || { echo "usage: $0 start <table|all> [ablate run options]" >&2; exit 2; }
+    [[ $# -ge 1 ]] || { echo "usage: $0 start <table[,table…]|all> [ablate run options]" >&2; exit 2; }
     if running; then echo "a sweep is already running (pid $(cat "$PIDFILE")); '$0 stop' first" >&2; exit 1; fi
     make build >/dev/null
     rm -rf "$BG/experiments" && mkdir -p "$BG"
@@ -52,7 +53,7 @@ stop)
     echo "stopped; interrupted runs resume with the next '$0 start'"
     ;;
 *)
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

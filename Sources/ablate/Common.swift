@@ -17,10 +17,16 @@ struct TableOptions: ParsableArguments {
     func registry() throws -> Registry { try Registry(directory: experiments) }
     func store() throws -> Store { try Store.open(db) }
 
-    /// The tables named by `id` (`all` for every table).
+    /// The tables named by `id`: one id, several separated by commas (each once, in the order
+    /// given), or `all` for every table.
     func tables(_ id: String) throws -> [ExperimentTable] {
         let registry = try registry()
-        return id == "all" ? registry.tables : [try registry.table(id: id)]
+        if id == "all" { return registry.tables }
+        var seen = Set<String>()
+        return try id.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { seen.insert($0).inserted }
+            .map { try registry.table(id: $0) }
     }
 }
 

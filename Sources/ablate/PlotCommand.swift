@@ -20,7 +20,7 @@ struct Plot: ParsableCommand {
           ablate plot all
         """)
 
-    @Argument(help: "Table id, or `all`.")
+    @Argument(help: "Table id, several separated by commas, or `all`.")
     var table: String
 
     @Option(name: .customLong("metric"), help: "A metric to draw (repeatable): loss, train_z_std, knn_subset, z_std, m_o, m_r, epoch_seconds.")

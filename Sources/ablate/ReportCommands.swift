@@ -17,7 +17,7 @@ struct ReportCommand: ParsableCommand {
           ablate report all --seeds 3
         """)
 
-    @Argument(help: "Table id, or `all`.")
+    @Argument(help: "Table id, several separated by commas, or `all`.")
     var table: String
 
     @Option(parsing: .unconditional, help: "Seeds to report, 0..<N (default: the table's).")

@@ -28,7 +28,7 @@ struct Run: ParsableCommand {
         see. This process follows the array and stays the only writer of the database.
         """)
 
-    @Argument(help: "Table id (see `ablate list`), or `all`.")
+    @Argument(help: "Table id (see `ablate list`), several separated by commas, or `all`.")
     var table: String
 
     @Option(help: "Comma-separated row names (default: all rows).")

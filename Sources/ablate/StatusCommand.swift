@@ -14,7 +14,7 @@ struct Status: ParsableCommand {
         Example: ablate status simsiam-fig2 --spool /shared/ablate-spool
         """)
 
-    @Argument(help: "Table id, or `all`.")
+    @Argument(help: "Table id, several separated by commas, or `all`.")
     var table: String
 
     @Option(help: "Slurm spool directory (as given to `run --backend slurm`).")

@@ -184,6 +184,19 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s3, 0, status3)
     }
 
+    /// Table commands take several ids separated by commas (each once, in the order given); an
+    /// unknown one is named, with nothing done.
+    func testTableCommandsTakeSeveralIdsSeparatedByCommas() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (s, text) = try output(["status", "simsiam-table1, simsiam-fig2,simsiam-table1", "--db", db])
+        XCTAssertEqual(s, 0, text)
+        let tables = text.split(separator: "\n").filter { $0.hasPrefix("simsiam-") }.map { $0.prefix { $0 != ":" } }
+        XCTAssertEqual(tables, ["simsiam-table1", "simsiam-fig2"], text)
+        let (bad, error) = try output(["status", "simsiam-fig2,simsiam-nope", "--db", db])
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(error.contains("simsiam-nope"), error)
+    }
+
     func testTwoSchedulersOnOneDatabaseBothFinishWithoutDuplicates() throws {
         let db = tmp.appendingPathComponent("db.sqlite").path
         let (a, outA) = try ablate(runArgs(db), wait: false)
