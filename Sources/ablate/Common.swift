@@ -52,9 +52,25 @@ func gitState() -> (revision: String?, dirty: Bool) {
     return (rev, !status.isEmpty)
 }
 
-/// The path of this executable (workers are started from it).
+/// The path of this executable (workers and bench children are started from it): /proc/self/exe
+/// on Linux, else argv[0] resolved against the working directory or PATH, else argv[0] as given.
 func ownExecutable() -> String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    #if os(Linux)
+    if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"),
+       FileManager.default.isExecutableFile(atPath: path) {
+        return path
+    }
+    #endif
+    let arg0 = CommandLine.arguments.first ?? ""
+    if arg0.contains("/") {
+        let url = URL(fileURLWithPath: arg0, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        if FileManager.default.isExecutableFile(atPath: url.path) { return url.path }
+    } else if let pathVar = ProcessInfo.processInfo.environment["PATH"] {
+        for dir in pathVar.split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(dir)/\(arg0)") {
+            return "\(dir)/\(arg0)"
+        }
+    }
+    return arg0
 }
 
 /// The database and output directory every table command defaults to; the markdown files there
