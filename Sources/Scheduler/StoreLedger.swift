@@ -37,7 +37,7 @@ public final class StoreLedger: RunLedger {
     }
 
     public func isFinished(_ job: Job) throws -> Bool {
-        try store.run(id: StoreLedger.spec(job, protocolVersion: job.protocolVersion).id)?.status.isDone ?? false
+        try store.run(id: job.id)?.status.isDone ?? false
     }
 
     public func heartbeat(_ runIds: [String]) throws {

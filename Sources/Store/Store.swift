@@ -254,6 +254,17 @@ public final class Store {
             """, [.text(tableId)]).map(decodeRun)
     }
 
+    /// The mean of a per-epoch metric (e.g. `epoch_seconds`) over every epoch stored for the
+    /// finished (or diverged) runs of a protocol, and how many runs it covers; nil without any.
+    public func meanEpochMetric(_ key: String, protocolName: String) throws -> (mean: Double, runs: Int)? {
+        let row = try db.query("""
+            SELECT AVG(m.value), COUNT(DISTINCT m.run_id) FROM metric m JOIN run r ON r.id = m.run_id
+            WHERE m.key = ? AND m.kind = 'finite' AND r.protocol = ? AND r.status IN ('finished', 'diverged')
+            """, [.text(key), .text(protocolName)]).first
+        guard let row, let mean = row.double(0), let runs = row.int(1), runs > 0 else { return nil }
+        return (mean, Int(runs))
+    }
+
     /// The ids of all tables with runs.
     public func tableIds() throws -> [String] {
         try db.query("SELECT DISTINCT table_id FROM run_row ORDER BY table_id").compactMap { $0.string(0) }

@@ -82,6 +82,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Slurm: return once submitted; the same command run again collects the results.")
     var detach = false
 
+    @Flag(help: "Print the plan (per table: runs finished and to run) and an estimate of its time from the epochs stored for the protocol, then stop; nothing runs.")
+    var dryRun = false
+
     @OptionGroup var options: TableOptions
 
     /// Every option is checked before a table is read or a run starts.
@@ -123,6 +126,7 @@ struct Run: ParsableCommand {
         }
         jobs = Plan.seedMajor(jobs)   // one seed of every row first
         for note in notes { print("note: \(note)") }
+        if dryRun { return try printPlan(jobs, tables: tables) }
         for job in jobs { try job.config.checkData() }   // a missing dataset fails here, not in every worker
         var slurm: SlurmBackend?
         if backend == "slurm" {
@@ -171,6 +175,39 @@ struct Run: ParsableCommand {
             print(try writeTable(report, table: t, output: output, db: options.db, protocolName: protocolName, epochs: epochs))
         }
         if summary.failed > 0 { throw ExitCode(1) }
+    }
+}
+
+extension Run {
+    /// `--dry-run`: per table, the runs finished and to run (as `run` would count them), and the
+    /// time left at the mean epoch time of the protocol's finished runs in the database (they ran
+    /// with their own split of the cores, so this is a guide, not a promise). Creates no database.
+    func printPlan(_ jobs: [Job], tables: [ExperimentTable]) throws {
+        let store = FileManager.default.fileExists(atPath: options.db) ? try options.store() : nil
+        var finished = Set<String>()
+        for job in jobs where try store?.run(id: job.id)?.status.isDone == true { finished.insert(job.id) }
+        print("\(jobs.count) run(s) planned in \(tables.map(\.id).joined(separator: ", ")) (seed 0 of every row first); "
+              + "database \(options.db)" + (store == nil ? " (not created yet)" : ""))
+        for t in tables {
+            let own = jobs.filter { $0.tableId == t.id }
+            let done = own.filter { finished.contains($0.id) }.count
+            print("  \(t.id): \(own.count) run(s), \(done) finished, \(own.count - done) to run")
+        }
+        var seen = Set<String>()
+        let left = jobs.filter { !finished.contains($0.id) && seen.insert($0.id).inserted }   // a run shared by tables once
+        guard !left.isEmpty else { return print("nothing to run") }
+        let workers = self.workers ?? ProcessInfo.processInfo.activeProcessorCount
+        for protocolName in Set(left.map(\.config.protocolName)).sorted() {
+            let runs = left.filter { $0.config.protocolName == protocolName }
+            let epochs = runs.map(\.config.epochs).reduce(0, +)
+            guard let (mean, measured) = try store?.meanEpochMetric(Metric.epochSeconds.key, protocolName: protocolName) else {
+                print("\(runs.count) \(protocolName) run(s) to run (\(epochs) epochs); no finished \(protocolName) run in the database to estimate the time from")
+                continue
+            }
+            print("\(runs.count) \(protocolName) run(s) to run (\(epochs) epochs): about \(formatDuration(Double(epochs) * mean / Double(workers))) "
+                  + "with \(workers) worker(s), at \(String(format: "%.0f", mean)) s per epoch (the mean of \(measured) finished "
+                  + "\(protocolName) run(s) here; rows with a larger batch or extra passes take longer, and the final evaluation adds a few %)")
+        }
     }
 }
 

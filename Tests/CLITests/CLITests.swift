@@ -197,6 +197,26 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(error.contains("simsiam-nope"), error)
     }
 
+    /// `run --dry-run` counts each table's runs, finished and to run, estimates the time from the
+    /// stored epochs, runs nothing, and creates no database.
+    func testDryRunCountsTheRunsLeftAndEstimatesTheirTimeWithoutRunningAny() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (s0, fresh) = try output(runArgs(db, seeds: 1) + ["--dry-run"])
+        XCTAssertEqual(s0, 0, fresh)
+        XCTAssertTrue(fresh.contains("simsiam-fig2: 2 run(s), 0 finished, 2 to run"), fresh)
+        XCTAssertTrue(fresh.contains("no finished smoke run in the database"), fresh)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: db), "a dry run creates no database")
+
+        let (s1, ran) = try output(runArgs(db, seeds: 1) + ["--rows", "baseline"])
+        XCTAssertEqual(s1, 0, ran)
+        let (s2, plan) = try output(runArgs(db, seeds: 2) + ["--dry-run", "--workers", "1"])
+        XCTAssertEqual(s2, 0, plan)
+        XCTAssertTrue(plan.contains("simsiam-fig2: 4 run(s), 1 finished, 3 to run"), plan)
+        XCTAssertTrue(plan.contains("3 smoke run(s) to run (9 epochs): about"), plan)
+        XCTAssertTrue(plan.contains("the mean of 1 finished smoke run(s) here"), plan)
+        XCTAssertEqual(try query(db, "SELECT COUNT(*) FROM run").first?.first, "1", "the dry run ran nothing")
+    }
+
     func testTwoSchedulersOnOneDatabaseBothFinishWithoutDuplicates() throws {
         let db = tmp.appendingPathComponent("db.sqlite").path
         let (a, outA) = try ablate(runArgs(db), wait: false)
