@@ -72,8 +72,8 @@ enum Fields {
         Field(name: "paper", expected: "a number or one of \(PaperValue.words.joined(separator: ", "))", example: "paper: 67.7"),
         Field(name: "paper_source", expected: "where the paper prints it (table, row, page)",
               example: "paper_source: Table 1, row (a)"),
-        Field(name: "claim", expected: "one of \(Claim.forms.joined(separator: ", "))", example: "claim: collapses",
-              required: false),
+        Field(name: "claim", expected: "one of \(Claim.forms.joined(separator: ", ")), or a list of them",
+              example: "claim: [does-not-collapse, below baseline]", required: false),
         Field(name: "note", expected: "a string", example: "note: why this row is here", required: false),
     ]
     static func named(_ name: String, in fields: [Field]) -> Field {
@@ -153,15 +153,19 @@ final class ExperimentFileParser {
             let paper = f["paper"].flatMap(parsePaperValue)
             let paperSource = f["paper_source"].flatMap { parseString($0, field: "paper_source", in: Fields.row) }
             let note = f["note"].flatMap { parseString($0, field: "note", in: Fields.row) }
-            var claim: Claim?
-            if let claimNode = f["claim"], let text = parseString(claimNode, field: "claim", in: Fields.row) {
-                claim = Claim(parsing: text)
-                if let claim, let name { claims.append((name, claim, claimNode)) }
-                if claim == nil { reportUnknownClaim(text, at: claimNode) }
+            var rowClaims: [Claim] = []
+            for (text, claimNode) in f["claim"].map(parseClaimTexts) ?? [] {
+                guard let claim = Claim(parsing: text) else { reportUnknownClaim(text, at: claimNode); continue }
+                if rowClaims.contains(claim) {
+                    report(claimNode, "claim `\(abbreviated(text))` is listed twice", expected: "each claim once",
+                           fix: "remove the repeated claim")
+                }
+                rowClaims.append(claim)
+                if let name { claims.append((name, claim, claimNode)) }
             }
             if let name, let overrides, let paper, let paperSource {
                 rows.append(ExperimentRow(name: name, overrides: overrides, paper: paper, paperSource: paperSource,
-                                          claim: claim, note: note, location: location(item)))
+                                          claims: rowClaims, note: note, location: location(item)))
             }
         }
         for (row, claim, node) in claims where !tooManyProblems {
@@ -177,6 +181,18 @@ final class ExperimentFileParser {
             }
         }
         return rows
+    }
+
+    /// `claim:` as texts with their nodes: one string, or a non-empty list of strings.
+    private func parseClaimTexts(_ node: Node) -> [(String, Node)] {
+        guard case let .sequence(items) = node else {
+            return parseString(node, field: "claim", in: Fields.row).map { [($0, node)] } ?? []
+        }
+        if items.isEmpty {
+            report(node, "`claim` is an empty list", expected: "a claim or a non-empty list of claims",
+                   fix: "list at least one claim, or leave `claim:` out")
+        }
+        return items.compactMap { item in parseString(item, field: "claim", in: Fields.row).map { ($0, item) } }
     }
 
     private func reportUnknownClaim(_ text: String, at node: Node) {

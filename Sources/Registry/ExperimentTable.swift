@@ -59,18 +59,19 @@ public struct ExperimentRow: Sendable {
     public var paper: PaperValue
     /// Where the number is printed: table, row, page.
     public var paperSource: String
-    public var claim: Claim?
+    /// What the paper says of this row, each decided separately (`claim:` takes one or a list).
+    public var claims: [Claim]
     public var note: String?
     /// Where the row starts in its file.
     public var location: SourceLocation
 
     public init(name: String, overrides: [(key: String, value: ConfigValue)], paper: PaperValue, paperSource: String,
-                claim: Claim?, note: String?, location: SourceLocation) {
+                claims: [Claim], note: String?, location: SourceLocation) {
         self.name = name
         self.overrides = overrides
         self.paper = paper
         self.paperSource = paperSource
-        self.claim = claim
+        self.claims = claims
         self.note = note
         self.location = location
     }
@@ -80,7 +81,7 @@ extension ExperimentRow: Equatable {
     public static func == (a: ExperimentRow, b: ExperimentRow) -> Bool {
         a.name == b.name && a.overrides.map(\.key) == b.overrides.map(\.key)
             && a.overrides.map(\.value) == b.overrides.map(\.value) && a.paper == b.paper
-            && a.paperSource == b.paperSource && a.claim == b.claim && a.note == b.note && a.location == b.location
+            && a.paperSource == b.paperSource && a.claims == b.claims && a.note == b.note && a.location == b.location
     }
 }
 

@@ -106,7 +106,7 @@ extension TableReport {
     /// and every metric a curve claim names.
     public var figureMetrics: [Metric] {
         var metrics: [Metric] = [.loss, .trainZStd, .knnSubset, .mO, .mR]
-        for case let claim? in table.rows.map(\.claim) {
+        for claim in table.rows.flatMap(\.claims) {
             switch claim {
             case let .rises(key, _), let .falls(key, _):
                 if let m = Metric.named(key), !metrics.contains(m) { metrics.append(m) }

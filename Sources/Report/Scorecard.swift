@@ -17,15 +17,16 @@ public enum Scorecard {
             for report in reports where report.table.paper == paper {
                 var counts = [0, 0, 0, 0]
                 for (i, row) in report.table.rows.enumerated() {
-                    guard let claim = row.claim, let outcome = report.outcomes[i] else { continue }
-                    let ran = report.rows[i].verdicts.isEmpty == false
-                    switch outcome {
-                    case _ where !ran: counts[3] += 1
-                    case .holds: counts[0] += 1
-                    case .fails:
-                        counts[1] += 1
-                        failures.append("- `\(report.table.id)` \(row.name): \(claim.text) — not reproduced")
-                    case .inconclusive: counts[2] += 1
+                    let ran = !report.rows[i].verdicts.isEmpty
+                    for (claim, outcome) in zip(row.claims, report.outcomes[i]) {
+                        switch outcome {
+                        case _ where !ran: counts[3] += 1
+                        case .holds: counts[0] += 1
+                        case .fails:
+                            counts[1] += 1
+                            failures.append("- `\(report.table.id)` \(row.name): \(claim.text) — not reproduced")
+                        case .inconclusive: counts[2] += 1
+                        }
                     }
                 }
                 lines.append("| [\(report.table.title)](\(report.table.id).md) | \(report.table.source) | "

@@ -42,23 +42,23 @@ public struct RowDescription: Sendable, Equatable {
     public var paperValue: String
     /// Where that number is ("P1 Table 1").
     public var paperSource: String
-    /// The claim this row tests, if any.
-    public var claim: Claim?
+    /// The claims this row tests (none, one or several).
+    public var claims: [Claim]
 
-    public init(name: String, paperValue: String, paperSource: String, claim: Claim?) {
-        self.name = name; self.paperValue = paperValue; self.paperSource = paperSource; self.claim = claim
+    public init(name: String, paperValue: String, paperSource: String, claims: [Claim]) {
+        self.name = name; self.paperValue = paperValue; self.paperSource = paperSource; self.claims = claims
     }
 
     /// A row whose claim is given as text in an experiment file's form (`Claim(parsing:)` of the
     /// Registry); an empty text means no claim.
     public init(name: String, paperValue: String, paperSource: String, claimText: String) throws {
         let trimmed = claimText.trimmingCharacters(in: .whitespacesAndNewlines)
-        var claim: Claim?
+        var claims: [Claim] = []
         if !trimmed.isEmpty {
             guard let parsed = Claim(parsing: trimmed) else { throw ReportError.badClaim(text: trimmed, row: name) }
-            claim = parsed
+            claims = [parsed]
         }
-        self.init(name: name, paperValue: paperValue, paperSource: paperSource, claim: claim)
+        self.init(name: name, paperValue: paperValue, paperSource: paperSource, claims: claims)
     }
 }
 
@@ -75,7 +75,7 @@ extension TableDescription {
                   protocolName: table.protocolName, protocolVersion: protocolVersion, epochs: epochs, seeds: seeds,
                   rows: table.rows.map { row in
                       RowDescription(name: row.name, paperValue: row.paper.description, paperSource: row.paperSource,
-                                     claim: row.claim)
+                                     claims: row.claims)
                   },
                   metrics: table.metrics)
     }

@@ -23,12 +23,13 @@ public struct TableReport: Sendable {
     /// The run chosen for each row, by row name: at most one per seed, in seed order.
     public let selected: [String: [RunData]]
     public let rows: [RowStats]
-    public let outcomes: [ClaimOutcome?]
-    /// For curve claims, the start and end the outcome was decided on (nil for other rows).
-    public let evidence: [CurveEvidence?]
-    /// For comparative claims (`within`, `below`, `above`), the interval of the kNN difference the
-    /// outcome was decided on (nil for other rows, or without one).
-    public let intervals: [DifferenceInterval?]
+    /// Per row, the outcome of each of its claims (in the row's order; empty without claims).
+    public let outcomes: [[ClaimOutcome]]
+    /// Per row and claim: for curve claims, the start and end the outcome was decided on.
+    public let evidence: [[CurveEvidence?]]
+    /// Per row and claim: for comparative claims (`within`, `below`, `above`), the interval of the
+    /// kNN difference the outcome was decided on (nil without one).
+    public let intervals: [[DifferenceInterval?]]
     public let baselines: [StoredBaselines]
 
     /// Loads the table's runs, their metrics and the protocol's baselines from the store.
@@ -73,22 +74,17 @@ public struct TableReport: Sendable {
                      runs: (selected[row.name] ?? []).map { ($0.record, $0.final) })
         }
         rows = stats
-        var outcomes: [ClaimOutcome?] = [], evidence: [CurveEvidence?] = []
+        var outcomes: [[ClaimOutcome]] = [], evidence: [[CurveEvidence?]] = []
         for (row, stat) in zip(table.rows, stats) {
-            switch row.claim {
-            case let claim? where claim.isCurveClaim:
-                let (outcome, seen) = evaluateCurveClaim(claim, runs: (selected[row.name] ?? [])
-                    .filter { $0.record.status.isDone }.map(\.metrics))
-                outcomes.append(outcome); evidence.append(seen)
-            case let claim?:
-                outcomes.append(evaluateClaim(claim, stat, stats)); evidence.append(nil)
-            case nil:
-                outcomes.append(nil); evidence.append(nil)
+            let decided = row.claims.map { claim -> (ClaimOutcome, CurveEvidence?) in
+                guard claim.isCurveClaim else { return (evaluateClaim(claim, stat, stats), nil) }
+                return evaluateCurveClaim(claim, runs: (selected[row.name] ?? []).filter { $0.record.status.isDone }.map(\.metrics))
             }
+            outcomes.append(decided.map(\.0)); evidence.append(decided.map(\.1))
         }
         self.outcomes = outcomes
         self.evidence = evidence
-        intervals = zip(table.rows, stats).map { row, stat in row.claim.flatMap { comparisonInterval($0, stat, stats) } }
+        intervals = zip(table.rows, stats).map { row, stat in row.claims.map { comparisonInterval($0, stat, stats) } }
         self.baselines = baselines.filter { table.seeds.contains($0.seed) }.sorted { $0.seed < $1.seed }
     }
 
@@ -112,7 +108,7 @@ public struct TableReport: Sendable {
                 return metric == Metric.main ? "\(cell) (\(s[metric]?.n ?? 0) of \(planned) seeds)" : cell
             }
             let cells = [row.name, row.paperValue] + values
-                + [verdictCell(s.verdicts), (row.claim?.text ?? "—") + claimEvidence(i), outcomes[i]?.text ?? "—"]
+                + [verdictCell(s.verdicts), claimsCell(row, i), outcomes[i].isEmpty ? "—" : outcomes[i].map(\.text).joined(separator: "; ")]
             lines.append("| " + cells.map(escapeCell).joined(separator: " | ") + " |")
         }
         lines.append("")
@@ -157,11 +153,17 @@ public struct TableReport: Sendable {
         return lines
     }
 
-    /// What the claim of row i was decided on, printed after it: a curve's start and end, or the
+    /// Row i's claims, each followed by what it was decided on, separated by semicolons ("—" for none).
+    private func claimsCell(_ row: RowDescription, _ i: Int) -> String {
+        row.claims.isEmpty ? "—" : row.claims.indices.map { row.claims[$0].text + claimEvidence(i, $0) }.joined(separator: "; ")
+    }
+
+    /// What claim k of row i was decided on, printed after it: a curve's start and end, or the
     /// kNN difference's interval when it decided the claim (an inconclusive reason prints it already).
-    private func claimEvidence(_ i: Int) -> String {
-        if let seen = evidence[i] { return " (\(seen.text))" }
-        guard let ci = intervals[i], let outcome = outcomes[i], outcome == .holds || outcome == .fails else { return "" }
+    private func claimEvidence(_ i: Int, _ k: Int) -> String {
+        if let seen = evidence[i][k] { return " (\(seen.text))" }
+        let outcome = outcomes[i][k]
+        guard let ci = intervals[i][k], outcome == .holds || outcome == .fails else { return "" }
         return " (\(ci.text(Metric.main.format)))"
     }
 

@@ -89,7 +89,7 @@ struct List: ParsableCommand {
             print("\(t.id)  — \(t.title) [\(t.paper), \(t.source)], protocol \(t.protocolName), \(t.seeds) seed(s)  (\(t.file))")
             for row in t.rows {
                 let done = runs.filter { $0.rowName == row.name && $0.status.isDone }.count
-                let claim = row.claim.map { "  claim: \($0.text)" } ?? ""
+                let claim = row.claims.isEmpty ? "" : "  claim: " + row.claims.map(\.text).joined(separator: "; ")
                 print("  \(row.name.padding(toLength: 26, withPad: " ", startingAt: 0)) paper \(row.paper)  runs done \(done)\(claim)")
             }
         }

@@ -157,6 +157,25 @@ final class ExperimentFileTests: XCTestCase {
         XCTAssertEqual(itself.first?.problem, "claim `above baseline` compares row `baseline` with itself")
     }
 
+    /// `claim:` takes a list: each claim is read and checked on its own (at its own line), a
+    /// repeated one and an empty list are errors.
+    func testARowCanListSeveralClaims() throws {
+        var lines = validLines
+        lines[17] = "    claim: [collapses, below baseline]"
+        let table = try ExperimentTable.parse(yaml: lines.joined(separator: "\n") + "\n", file: "t.yaml")
+        XCTAssertEqual(table.rows.map(\.claims), [[.doesNotCollapse], [.collapses, .below("baseline")]])
+
+        let block = try diagnostics(replacing: [18: "    claim:\n      - collapses\n      - below basline"])
+        XCTAssertEqual(block.map(\.location.description), ["bad.yaml:20:9"], "the element's own line")
+        XCTAssertEqual(block.first?.fix, "did you mean `baseline`?")
+        let unknown = try diagnostics(replacing: [18: "    claim: [collapses, shrinks]"])
+        XCTAssertEqual(unknown.map(\.problem), ["unknown claim `shrinks`"])
+        let twice = try diagnostics(replacing: [18: "    claim: [collapses, collapses]"])
+        XCTAssertEqual(twice.map(\.problem), ["claim `collapses` is listed twice"])
+        let empty = try diagnostics(replacing: [18: "    claim: []"])
+        XCTAssertEqual(empty.map(\.problem), ["`claim` is an empty list"])
+    }
+
     func testUnknownClaimFormListsTheFormsAndSuggestsOne() throws {
         let found = try diagnostics(replacing: [18: "    claim: collapse"])
         XCTAssertEqual(found.map(\.description), [
@@ -241,7 +260,7 @@ final class ExperimentFileTests: XCTestCase {
         """
         let table = try ExperimentTable.parse(yaml: yaml, file: "t.yaml")
         XCTAssertEqual(table.rows.map(\.paper), [.number(67.7), .notFound, .nan, .collapse])
-        XCTAssertEqual(table.rows.map(\.claim), [.doesNotCollapse, .within(points: 1.5, of: "baseline"), .below("a"), .above("b row")])
+        XCTAssertEqual(table.rows.map(\.claims), [[.doesNotCollapse], [.within(points: 1.5, of: "baseline")], [.below("a")], [.above("b row")]])
         XCTAssertEqual(table.rows[1].overrides.map(\.value),
                        [.list([.int(8), .int(16), .int(16), .int(32)]), .double(0.1), .string("decayed")])
         XCTAssertEqual(table.rows[2].overrides.count, 0)

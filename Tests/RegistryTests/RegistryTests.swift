@@ -31,7 +31,7 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(fig2.metrics, [.linear, .knn, .zStd, .mO, .mR])
         XCTAssertEqual(fig2.rows.map(\.name), ["baseline", "no stop-grad"])
         XCTAssertEqual(fig2.rows.map(\.paper), [.number(67.7), .number(0.1)])
-        XCTAssertEqual(fig2.rows.map(\.claim), [.doesNotCollapse, .collapses])
+        XCTAssertEqual(fig2.rows.map(\.claims), [[.doesNotCollapse], [.collapses]])
         XCTAssertEqual(try fig2.resolvedConfig(for: fig2.row(named: "baseline")), mini)
         let noStopGrad = try fig2.resolvedConfig(for: fig2.row(named: "no stop-grad"))
         XCTAssertFalse(noStopGrad.model.stopGradient)
@@ -40,8 +40,8 @@ final class RegistryTests: XCTestCase {
         let table1 = try registry.table(id: "simsiam-table1")
         XCTAssertEqual(table1.rows.map(\.name), ["baseline", "no predictor", "fixed random predictor", "predictor lr decayed"])
         XCTAssertEqual(table1.rows.map(\.paper), [.number(68.1), .number(0.1), .number(1.5), .number(67.7)])
-        XCTAssertEqual(table1.rows.map(\.claim),
-                       [.doesNotCollapse, .collapses, .doesNotCollapse, .within(points: 1, of: "baseline")])
+        XCTAssertEqual(table1.rows.map(\.claims),
+                       [[.doesNotCollapse], [.collapses], [.doesNotCollapse], [.doesNotCollapse, .within(points: 1, of: "baseline")]])
         XCTAssertEqual(try table1.resolvedConfig(for: table1.rows[0]), mini)
         XCTAssertFalse(mini.predictorLRDecayed)
         XCTAssertNil(try table1.resolvedConfig(for: table1.rows[1]).model.predictorHidden)

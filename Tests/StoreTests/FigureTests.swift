@@ -16,8 +16,8 @@ final class FigureTests: XCTestCase {
     func report() throws -> TableReport {
         let table = TableDescription(id: "fig", title: "Curves", paper: "Zhang et al., ICLR 2022", source: "Fig 4",
                                      protocolName: "smoke", epochs: 3, seeds: [0, 1],
-                                     rows: [RowDescription(name: "center <o_z>", paperValue: "not found", paperSource: "", claim: .rises(metric: "m_o")),
-                                            RowDescription(name: "residual", paperValue: "not found", paperSource: "", claim: nil)])
+                                     rows: [RowDescription(name: "center <o_z>", paperValue: "not found", paperSource: "", claims: [.rises(metric: "m_o")]),
+                                            RowDescription(name: "residual", paperValue: "not found", paperSource: "", claims: [])])
         let store = try Store.inMemory()
         store.now = TickingClock().next
         func add(_ row: String, _ seed: UInt64, _ shift: Double, steps: Bool) throws {
@@ -73,10 +73,10 @@ final class ScorecardTests: XCTestCase {
     func testCountsClaimsByOutcomeAndListsFailures() throws {
         let table = TableDescription(id: "t", title: "Stop-gradient", paper: "Chen & He, CVPR 2021", source: "Fig 2",
                                      protocolName: "smoke", epochs: 3, seeds: [0],
-                                     rows: [RowDescription(name: "baseline", paperValue: "67.7", paperSource: "", claim: .doesNotCollapse),
-                                            RowDescription(name: "no stop-grad", paperValue: "0.1", paperSource: "", claim: .collapses),
-                                            RowDescription(name: "later", paperValue: "1", paperSource: "", claim: .collapses),
-                                            RowDescription(name: "no claim", paperValue: "1", paperSource: "", claim: nil)])
+                                     rows: [RowDescription(name: "baseline", paperValue: "67.7", paperSource: "", claims: [.doesNotCollapse]),
+                                            RowDescription(name: "no stop-grad", paperValue: "0.1", paperSource: "", claims: [.collapses, .below("baseline")]),
+                                            RowDescription(name: "later", paperValue: "1", paperSource: "", claims: [.collapses]),
+                                            RowDescription(name: "no claim", paperValue: "1", paperSource: "", claims: [])])
         let store = try Store.inMemory()
         store.now = TickingClock().next
         for (row, zStd) in [("baseline", 0.9), ("no stop-grad", 0.8)] {
@@ -86,7 +86,8 @@ final class ScorecardTests: XCTestCase {
         }
         let text = Scorecard.markdown([try TableReport(table: table, store: store)])
         XCTAssertTrue(text.contains("## Chen & He, CVPR 2021"), text)
-        XCTAssertTrue(text.contains("| [Stop-gradient](t.md) | Fig 2 | 1 | 1 | 0 | 1 |"), text)
+        // Every claim counts, a row's second one too: no stop-grad's `below baseline` (1 seed each) is inconclusive.
+        XCTAssertTrue(text.contains("| [Stop-gradient](t.md) | Fig 2 | 1 | 1 | 1 | 1 |"), text)
         XCTAssertTrue(text.contains("- `t` no stop-grad: collapses — not reproduced"), text)
     }
 }

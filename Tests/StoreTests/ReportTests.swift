@@ -11,13 +11,13 @@ final class ReportTests: XCTestCase {
         id: "demo", title: "SimSiam ablations, demo", paper: "Chen & He, CVPR 2021", source: "Fig 2, Tables 1–3",
         protocolName: "smoke", epochs: 3, seeds: [0, 1],
         rows: [
-            RowDescription(name: "baseline", paperValue: "67.7", paperSource: "P1 Fig 2", claim: .doesNotCollapse),
-            RowDescription(name: "no stop-grad", paperValue: "0.1", paperSource: "P1 §4.1", claim: .collapses),
-            RowDescription(name: "no predictor", paperValue: "0.1", paperSource: "P1 Table 1a", claim: .collapses),
-            RowDescription(name: "wider", paperValue: "not found", paperSource: "", claim: .within(points: 1, of: "baseline")),
-            RowDescription(name: "high lr", paperValue: "unstable", paperSource: "P1 Table 3d", claim: .diverges),
-            RowDescription(name: "batch 64", paperValue: "66.1", paperSource: "P1 Table 2", claim: .below("baseline")),
-            RowDescription(name: "longer", paperValue: "68.1", paperSource: "P1 Table 2", claim: .above("baseline")),
+            RowDescription(name: "baseline", paperValue: "67.7", paperSource: "P1 Fig 2", claims: [.doesNotCollapse]),
+            RowDescription(name: "no stop-grad", paperValue: "0.1", paperSource: "P1 §4.1", claims: [.collapses]),
+            RowDescription(name: "no predictor", paperValue: "0.1", paperSource: "P1 Table 1a", claims: [.collapses]),
+            RowDescription(name: "wider", paperValue: "not found", paperSource: "", claims: [.within(points: 1, of: "baseline")]),
+            RowDescription(name: "high lr", paperValue: "unstable", paperSource: "P1 Table 3d", claims: [.diverges]),
+            RowDescription(name: "batch 64", paperValue: "66.1", paperSource: "P1 Table 2", claims: [.below("baseline")]),
+            RowDescription(name: "longer", paperValue: "68.1", paperSource: "P1 Table 2", claims: [.above("baseline")]),
         ])
 
     /// A fixed in-memory database: finished, collapsed, mixed, failed, diverged, running and
@@ -159,12 +159,12 @@ final class ReportTests: XCTestCase {
             id: "demo", title: "From the registry", paper: "Chen & He, CVPR 2021", source: "Table 1", protocolName: "smoke",
             epochs: epochs, seeds: [0, 1],
             rows: [
-                RowDescription(name: "baseline", paperValue: "68", paperSource: "P1 Table 1", claim: .doesNotCollapse),
-                RowDescription(name: "no predictor", paperValue: "collapse", paperSource: "P1 Table 1a", claim: .collapses),
-                RowDescription(name: "decayed", paperValue: "67.7", paperSource: "P1 Table 1", claim: .within(points: 1, of: "baseline")),
-                RowDescription(name: "high lr", paperValue: "NaN", paperSource: "p", claim: .below("baseline")),
-                RowDescription(name: "wide", paperValue: "unstable", paperSource: "p", claim: nil),
-                RowDescription(name: "long", paperValue: "not found", paperSource: "p", claim: .above("decayed")),
+                RowDescription(name: "baseline", paperValue: "68", paperSource: "P1 Table 1", claims: [.doesNotCollapse]),
+                RowDescription(name: "no predictor", paperValue: "collapse", paperSource: "P1 Table 1a", claims: [.collapses]),
+                RowDescription(name: "decayed", paperValue: "67.7", paperSource: "P1 Table 1", claims: [.within(points: 1, of: "baseline")]),
+                RowDescription(name: "high lr", paperValue: "NaN", paperSource: "p", claims: [.below("baseline")]),
+                RowDescription(name: "wide", paperValue: "unstable", paperSource: "p", claims: []),
+                RowDescription(name: "long", paperValue: "not found", paperSource: "p", claims: [.above("decayed")]),
             ],
             metrics: [.knn]))
         XCTAssertEqual(TableDescription(registryTable, epochs: 1, seeds: [], protocolVersion: "v2").protocolVersion, "v2")
@@ -191,9 +191,9 @@ final class ReportTests: XCTestCase {
         store.now = TickingClock().next
         let three = TableDescription(id: "three", title: "Three seeds", paper: "P", source: "S", protocolName: "smoke",
                                      epochs: 3, seeds: [0, 1, 2],
-                                     rows: [RowDescription(name: "baseline", paperValue: "1", paperSource: "", claim: nil),
-                                            RowDescription(name: "lower", paperValue: "1", paperSource: "", claim: .below("baseline")),
-                                            RowDescription(name: "mixed", paperValue: "1", paperSource: "", claim: .collapses)])
+                                     rows: [RowDescription(name: "baseline", paperValue: "1", paperSource: "", claims: []),
+                                            RowDescription(name: "lower", paperValue: "1", paperSource: "", claims: [.doesNotCollapse, .below("baseline")]),
+                                            RowDescription(name: "mixed", paperValue: "1", paperSource: "", claims: [.collapses])])
         let rows: [(String, [FinalMetrics], (inout TrainingConfig) -> Void)] = [
             ("baseline", [try finalMetrics(knn: 70, zStd: 0.9, mO: 0.2, mR: 0.9), try finalMetrics(knn: 71, zStd: 0.9, mO: 0.2, mR: 0.9),
                           try finalMetrics(knn: 72, zStd: 0.9, mO: 0.2, mR: 0.9)], { _ in }),
@@ -212,7 +212,7 @@ final class ReportTests: XCTestCase {
         let lines = try TableReport(table: three, store: store).markdown().split(separator: "\n").map(String.init)
         // Welch: Δ -10, se √(2/3), ν 4, t 2.776: [-12.3, -7.7].
         XCTAssertEqual(lines[5], "| lower | 1 | 61.0 ± 1.0 (3 of 3 seeds) | — | 0.900 ± 0.000 | 0.200 ± 0.000 | 0.900 ± 0.000 | trained "
-                       + "| below baseline (Δ -10.0, 95 % CI [-12.3, -7.7]) | ✓ |")
+                       + "| does not collapse; below baseline (Δ -10.0, 95 % CI [-12.3, -7.7]) | ✓; ✓ |")
         XCTAssertEqual(lines[6], "| mixed | 1 | 26.7 ± 28.9 (3 of 3 seeds) | — | 0.310 ± 0.511 | 0.733 ± 0.462 | 0.300 ± 0.520 "
                        + "| 2× collapsed, 1× trained | collapses | ✗ |")
     }
@@ -220,7 +220,7 @@ final class ReportTests: XCTestCase {
     func testAnEmptyTableSaysWhatIsMissing() throws {
         let empty = TableDescription(id: "none", title: "Nothing yet", paper: "P", source: "S", protocolName: "mini",
                                      epochs: 10, seeds: [0, 1, 2],
-                                     rows: [RowDescription(name: "a", paperValue: "1.0", paperSource: "", claim: nil)])
+                                     rows: [RowDescription(name: "a", paperValue: "1.0", paperSource: "", claims: [])])
         let text = try TableReport(table: empty, store: try Store.inMemory()).markdown()
         XCTAssertEqual(text, """
             ## Nothing yet (`none`)
