@@ -113,6 +113,7 @@ public final class Scheduler {
         var lastHeartbeat = Date.distantPast
         var runSeconds: [Double] = []
         var startedAt: [String: Date] = [:]
+        var resumedEpochs: [String: Int] = [:]
         var lastWaitingCheck = Date()
         let batches = backend as? BatchExecutionBackend
         let slots = batches == nil ? workers : Int.max
@@ -132,11 +133,20 @@ public final class Scheduler {
             }
         }
 
+        /// `seconds` of run `id` scaled to all its epochs: a run resumed after r of its E epochs
+        /// ran E − r of them, so counting it as a whole run would make the queue look short.
+        func wholeRun(_ seconds: Double, _ id: String, epochs: Int) -> Double {
+            let resumed = resumedEpochs[id] ?? 0
+            return resumed > 0 && epochs > resumed ? seconds * Double(epochs) / Double(epochs - resumed) : seconds
+        }
+
         func status(_ message: String? = nil) -> SchedulerStatus {
             // A run's duration: the mean of the runs finished so far; before the first one, what
             // the running ones expect (time so far + their own estimate of the rest).
             let expected = running.compactMap { id, entry in
-                entry.current.secondsRemaining.map { $0 + Date().timeIntervalSince(startedAt[id] ?? Date()) }
+                entry.current.secondsRemaining.map {
+                    wholeRun($0 + Date().timeIntervalSince(startedAt[id] ?? Date()), id, epochs: entry.current.epochs)
+                }
             }
             let durations = runSeconds.isEmpty ? expected : runSeconds
             let mean = durations.isEmpty ? nil : durations.reduce(0, +) / Double(durations.count)
@@ -210,8 +220,9 @@ public final class Scheduler {
             for (id, entry) in running {
                 for event in entry.handle.poll() {
                     switch event {
-                    case let .started(_, resumedEpochs):
-                        try ledger.started(id, resumedEpochs: resumedEpochs)
+                    case let .started(_, resumed):
+                        try ledger.started(id, resumedEpochs: resumed)
+                        resumedEpochs[id] = resumed
                     case let .progress(_, epoch, epochs, step, steps, loss, remaining):
                         running[id]?.current = .init(runId: id, label: entry.current.label, epoch: epoch, epochs: epochs,
                                                      step: step, steps: steps, loss: loss, secondsRemaining: remaining)
@@ -221,7 +232,8 @@ public final class Scheduler {
                         try ledger.finish(id, status: runStatus, metrics: metrics, baselines: baselines,
                                           seed: entry.spec.seed, protocolName: entry.spec.config.protocolName)
                         summary.ranNow += 1
-                        runSeconds.append(Date().timeIntervalSince(startedAt[id] ?? Date()))
+                        runSeconds.append(wholeRun(Date().timeIntervalSince(startedAt[id] ?? Date()), id,
+                                                   epochs: running[id]?.current.epochs ?? 0))
                         running[id] = nil
                     case let .failed(_, message):
                         try ledger.fail(id, message: message)

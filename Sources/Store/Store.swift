@@ -255,12 +255,16 @@ public final class Store {
     }
 
     /// The mean of a per-epoch metric (e.g. `epoch_seconds`) over every epoch stored for the
-    /// finished (or diverged) runs of a protocol, and how many runs it covers; nil without any.
-    public func meanEpochMetric(_ key: String, protocolName: String) throws -> (mean: Double, runs: Int)? {
+    /// `latest` finished (or diverged) runs of a protocol, the last to end first — a faster build
+    /// or another split of the cores shows in them, not in runs of weeks ago — and how many runs
+    /// it covers; nil without any.
+    public func meanEpochMetric(_ key: String, protocolName: String, latest: Int = 10) throws -> (mean: Double, runs: Int)? {
         let row = try db.query("""
-            SELECT AVG(m.value), COUNT(DISTINCT m.run_id) FROM metric m JOIN run r ON r.id = m.run_id
-            WHERE m.key = ? AND m.kind = 'finite' AND r.protocol = ? AND r.status IN ('finished', 'diverged')
-            """, [.text(key), .text(protocolName)]).first
+            SELECT AVG(m.value), COUNT(DISTINCT m.run_id) FROM metric m
+            WHERE m.key = ? AND m.kind = 'finite' AND m.run_id IN (
+                SELECT id FROM run WHERE protocol = ? AND status IN ('finished', 'diverged')
+                ORDER BY ended_at DESC LIMIT ?)
+            """, [.text(key), .text(protocolName), .int(Int64(latest))]).first
         guard let row, let mean = row.double(0), let runs = row.int(1), runs > 0 else { return nil }
         return (mean, Int(runs))
     }

@@ -205,7 +205,7 @@ extension Run {
                 continue
             }
             print("\(runs.count) \(protocolName) run(s) to run (\(epochs) epochs): about \(formatDuration(Double(epochs) * mean / Double(workers))) "
-                  + "with \(workers) worker(s), at \(String(format: "%.0f", mean)) s per epoch (the mean of \(measured) finished "
+                  + "with \(workers) worker(s), at \(String(format: "%.0f", mean)) s per epoch (the mean of the \(measured) latest finished "
                   + "\(protocolName) run(s) here; rows with a larger batch or extra passes take longer, and the final evaluation adds a few %)")
         }
     }

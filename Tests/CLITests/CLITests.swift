@@ -213,7 +213,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(s2, 0, plan)
         XCTAssertTrue(plan.contains("simsiam-fig2: 4 run(s), 1 finished, 3 to run"), plan)
         XCTAssertTrue(plan.contains("3 smoke run(s) to run (9 epochs): about"), plan)
-        XCTAssertTrue(plan.contains("the mean of 1 finished smoke run(s) here"), plan)
+        XCTAssertTrue(plan.contains("the mean of the 1 latest finished smoke run(s) here"), plan)
         XCTAssertEqual(try query(db, "SELECT COUNT(*) FROM run").first?.first, "1", "the dry run ran nothing")
     }
 

@@ -91,6 +91,21 @@ final class SchedulerTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(eta, 3)
     }
 
+    /// A run resumed after 2 of its 3 epochs expects 1 s for its last one: a whole run takes
+    /// 3 s, so the two queued behind it add 6 s, not 2 s.
+    func testResumedRunCountsAsAWholeRunInTheETA() throws {
+        let jobs = try ["a", "b", "c"].map { try Fixture.job($0) }
+        backend.scripts["a-0"] = [[.started(runId: "a-0", resumedEpochs: 2)], [Fixture.progress("a-0", epoch: 3)],
+                                  [.finished(runId: "a-0", status: .finished, metrics: Fixture.metrics, baselines: nil)]]
+        for j in jobs.dropFirst() { backend.scripts[j.id] = Fixture.succeeds(j.id) }
+        var displays: [SchedulerStatus] = []
+        _ = try scheduler(workers: 1).run(jobs) { displays.append($0) }
+
+        let eta = try XCTUnwrap(displays.prefix { $0.done == 0 }.compactMap(\.secondsRemaining).first)
+        XCTAssertGreaterThanOrEqual(eta, 7, "1 s left of a + 2 queued runs of 3 s")
+        XCTAssertLessThan(eta, 8)
+    }
+
     /// Another live process holds `a`; the scheduler runs `b` meanwhile, asks again later and
     /// runs `a` once the holder has given it up (e.g. its run failed).
     func testRunHeldByLiveProcessIsRetriedAndRunsOnceTheHolderLetsGo() throws {

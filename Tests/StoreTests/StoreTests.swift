@@ -217,6 +217,24 @@ final class StoreTests: XCTestCase {
         XCTAssertNil(try store.run(id: s.id)?.error)
     }
 
+    /// The time per epoch comes from the runs that ended last: two old runs at 100 s per epoch,
+    /// then one at 4 s (a faster build).
+    func testMeanEpochTimeIsOverTheLatestRuns() throws {
+        let store = try Store.inMemory()
+        store.now = TickingClock().next
+        for (seed, seconds) in [(0, 100.0), (1, 100), (2, 4)] {
+            let l = try lease(try store.claimRun(try spec(seed: UInt64(seed)), provenance: here, staleAfter: 300))
+            try store.recordEpoch(l, try epochRecord(epoch: 1, loss: -0.5, seconds: seconds))
+            try store.finishRun(l, status: .finished, final: try finalMetrics(knn: 50, zStd: 0.9, mO: 0.2, mR: 0.95))
+        }
+        let key = "epoch_seconds"
+        XCTAssertEqual(try XCTUnwrap(store.meanEpochMetric(key, protocolName: "smoke", latest: 1)).mean, 4)
+        let all = try XCTUnwrap(store.meanEpochMetric(key, protocolName: "smoke"))
+        XCTAssertEqual(all.mean, 68, accuracy: 1e-9)
+        XCTAssertEqual(all.runs, 3)
+        XCTAssertNil(try store.meanEpochMetric(key, protocolName: "mini"))
+    }
+
     func testDivergedRunIsAResultNotRetried() throws {
         let store = try Store.inMemory()
         let s = try spec()
