@@ -33,6 +33,8 @@ public struct SimSiamConfig: Sendable, Equatable {
     public var alternationSteps = 1
     /// SimSiam §5.2 `moving-average`: m in η ← m·η + (1 − m)·F(T′(x)).
     public var movingAverage = 0.8
+    /// SimSiam §5.2 `moving-average`: what η_x holds before the first visit of image x.
+    public var movingAverageStart = MovingAverageStart.firstOutput
     /// Zhang et al. Table 1 `eoa`: augmentations averaged into the target.
     public var eoaViews = 2
     /// Zhang et al. Fig 5b: the loss changes during the run, phase after phase (empty: the row's
@@ -57,6 +59,15 @@ public struct SimSiamConfig: Sendable, Equatable {
 
     /// SimSiam §4.6: ½D(p1, z2) + ½D(p2, z1) (Eq. 4); D(p1, z2) only (Eq. 3); or Eq. 3 on two
     /// independent pairs of views per image, averaged (four views, two loss terms).
+    /// `first-output`: η_x is the Z of the first visit (that visit's target is the current
+    /// model's output, as without the moving average). `random`: a seeded random unit vector per
+    /// image, as a memory bank starts (Wu et al. 2018, whom §5.2 likens the variant to; Zhang et
+    /// al.'s `simsiam_mova.py` has the same as its `--random_z` flag).
+    public enum MovingAverageStart: String, Codable, Sendable, CaseIterable {
+        case firstOutput = "first-output"
+        case random
+    }
+
     public enum Symmetry: String, Codable, Sendable, CaseIterable {
         case symmetric
         case asymmetric
@@ -72,7 +83,7 @@ extension SimSiamConfig: Codable {
     enum CodingKeys: String, CodingKey {
         case widths, projectorDim, projectorOutputBN, predictorHidden, predictorFixedRandom, stopGradient
         case hiddenBN, projectorOutputAffine, predictorOutputBN, similarity, symmetry, target, predictorKind
-        case alternationSteps, movingAverage, eoaViews, phases
+        case alternationSteps, movingAverage, eoaViews, phases, movingAverageStart
     }
 
     public init(from decoder: Decoder) throws {
@@ -95,6 +106,7 @@ extension SimSiamConfig: Codable {
         movingAverage = try c.decodeIfPresent(Double.self, forKey: .movingAverage) ?? d.movingAverage
         eoaViews = try c.decodeIfPresent(Int.self, forKey: .eoaViews) ?? d.eoaViews
         phases = try c.decodeIfPresent([Phase].self, forKey: .phases) ?? d.phases
+        movingAverageStart = try c.decodeIfPresent(MovingAverageStart.self, forKey: .movingAverageStart) ?? d.movingAverageStart
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -117,6 +129,7 @@ extension SimSiamConfig: Codable {
         if movingAverage != d.movingAverage { try c.encode(movingAverage, forKey: .movingAverage) }
         if eoaViews != d.eoaViews { try c.encode(eoaViews, forKey: .eoaViews) }
         if phases != d.phases { try c.encode(phases, forKey: .phases) }
+        if movingAverageStart != d.movingAverageStart { try c.encode(movingAverageStart, forKey: .movingAverageStart) }
     }
 }
 
@@ -158,7 +171,10 @@ public final class SimSiam: SSLMethod {
             ? config.predictorHidden.map { MLPHead(dims: [d, $0, d], hiddenBN: config.hiddenBN, rng: &rng) } : nil
         switch config.target {
         case .alternation: targets = TargetStore(images: images, slots: 2, dim: d)
-        case .movingAverage: targets = TargetStore(images: images, slots: 1, dim: d)
+        case .movingAverage:
+            let store = TargetStore(images: images, slots: 1, dim: d)
+            if config.movingAverageStart == .random { store.fillWithRandomUnitVectors(seed: seed) }
+            targets = store
         default: targets = nil
         }
     }
@@ -301,6 +317,12 @@ public final class SimSiam: SSLMethod {
                   help: "loss.target moving-average: m in η ← m·η + (1 − m)·F(T′(x)) (SimSiam §5.2: 0.8)",
                   methods: ["simsiam"], read: { .double($0.model.movingAverage) }) { c, v in
             guard let x = v.number, x >= 0, x < 1 else { return false }; c.model.movingAverage = x; return true
+        },
+        ConfigKey(name: "loss.moving_average_start", expected: "one of first-output, random",
+                  help: "loss.target moving-average: η_x before the first visit: that visit's Z, or a seeded random unit vector (a memory bank's start)",
+                  methods: ["simsiam"], read: { .string($0.model.movingAverageStart.rawValue) }) { c, v in
+            guard case let .string(s) = v, let x = SimSiamConfig.MovingAverageStart(rawValue: s) else { return false }
+            c.model.movingAverageStart = x; return true
         },
         ConfigKey(name: "loss.eoa_views", expected: "an integer from 1 to 64",
                   help: "loss.target eoa: augmentations averaged into the target (Zhang et al. Table 1)",

@@ -64,6 +64,20 @@ public final class TargetStore {
     }
 
     public func clear() { filled.pointer.update(repeating: 0, count: filled.count) }
+
+    /// Every row a random unit vector (normal draws, normalised) from a generator of its own, so
+    /// the model's weights are those of the same seed without it; every row counts as written.
+    public func fillWithRandomUnitVectors(seed: UInt64) {
+        var rng = RNG(seed: seed ^ 0x6D65_6D6F_7279_6261)   // "memoryba"
+        for r in 0..<images * slots {
+            let v = values.pointer + r * dim
+            var norm: Float = 0
+            for j in 0..<dim { v[j] = rng.normal(); norm += v[j] * v[j] }
+            let inv = 1 / max(norm.squareRoot(), 1e-12)
+            for j in 0..<dim { v[j] *= inv }
+        }
+        filled.pointer.update(repeating: 1, count: filled.count)
+    }
 }
 
 extension SSLMethod {
@@ -113,7 +127,8 @@ extension SimSiam {
             loss = scale(try negativeCosine(predict(z1), stopGradient(eta2)) + negativeCosine(predict(z2), stopGradient(eta1)), 0.5)
         case .movingAverage:
             // §5.2: η_x ← m·η_x + (1 − m)·F(T′(x)), no predictor; T = view 1, T′ = view 2 (one
-            // sampled T′ per visit, as the formula); the first visit starts η_x at that Z2.
+            // sampled T′ per visit, as the formula); the loss uses η_x as it was before this visit
+            // (`loss.moving_average_start` says what it is before the first).
             guard let store = targets else { throw TrainingError.badConfig("moving average without a target store (a bug in ablate)") }
             let zt = try noGrad { try l2Normalize(z2) }
             let eta = store.read(indices: context.indices, slot: 0) ?? zt

@@ -118,10 +118,11 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let tables = try options.tables(table)
-        let rowNames = rows.map(rowNames)
+        let known = tables.flatMap { $0.rows.map(\.name) }
+        let selected = rows.map { ablate.rowNames($0, known: known) }
         var jobs: [Job] = [], notes: [String] = []
         for t in tables {
-            jobs += try Plan.jobs(for: t, rows: rowNames, seeds: seeds, protocolName: protocolName, epochs: epochs,
+            jobs += try Plan.jobs(for: t, rows: selected, seeds: seeds, protocolName: protocolName, epochs: epochs,
                                   checkpointDirectory: checkpoints, dataDirectory: data, notes: &notes)
         }
         jobs = Plan.seedMajor(jobs)   // one seed of every row first
@@ -211,9 +212,20 @@ extension Run {
     }
 }
 
-/// `--rows "a, b"` → ["a", "b"] (an empty name stays, for `validate` to refuse).
-func rowNames(_ list: String) -> [String] {
-    list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+/// `--rows "a, b"` → ["a", "b"] (an empty name stays, for `validate` to refuse). A row name
+/// that itself holds a comma ("moving-average η, no h") is kept whole: from each piece on, the
+/// longest run of pieces that spells one of the `known` names is one name.
+func rowNames(_ list: String, known: [String] = []) -> [String] {
+    let pieces = list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    let byNormalized = Dictionary(known.map { (rowNames($0).joined(separator: ", "), $0) }, uniquingKeysWith: { a, _ in a })
+    var names: [String] = [], i = 0
+    while i < pieces.count {
+        let end = (i..<pieces.count).reversed().first { byNormalized[pieces[i...$0].joined(separator: ", ")] != nil } ?? i
+        let joined = pieces[i...end].joined(separator: ", ")
+        names.append(byNormalized[joined] ?? joined)
+        i = end + 1
+    }
+    return names
 }
 
 func statusLine(_ s: SchedulerStatus) -> String {

@@ -197,6 +197,21 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(error.contains("simsiam-nope"), error)
     }
 
+    /// `--rows` splits at commas, but keeps a row name that holds one whole ("moving-average η, no h").
+    func testRowsKeepsARowNameWithACommaWhole() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        for (rows, count) in [("moving-average η, no h, random start", 1), ("no h, no moving average,moving-average η, no h", 2)] {
+            let (status, text) = try output(["run", "simsiam-moving-average", "--rows", rows, "--protocol", "smoke", "--seeds", "1",
+                                             "--db", db, "--dry-run"])
+            XCTAssertEqual(status, 0, text)
+            XCTAssertTrue(text.contains("simsiam-moving-average: \(count) run(s), 0 finished, \(count) to run"), text)
+        }
+        let (status, text) = try output(["run", "simsiam-moving-average", "--rows", "moving-average η", "--protocol", "smoke",
+                                         "--db", db, "--dry-run"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(text.contains("did you mean `moving-average η, no h`?"), text)
+    }
+
     /// `run --dry-run` counts each table's runs, finished and to run, estimates the time from the
     /// stored epochs, runs nothing, and creates no database.
     func testDryRunCountsTheRunsLeftAndEstimatesTheirTimeWithoutRunningAny() throws {

@@ -58,6 +58,39 @@ final class TargetStateTests: XCTestCase {
         XCTAssertTrue(t.model.namedBuffers.contains { $0.0 == "targets.values" }, "η is part of the checkpoint")
     }
 
+    /// `loss.moving_average_start: random`: η starts as seeded random unit vectors (the same for
+    /// the same seed, the weights unchanged), and the first visit's target is that vector, not Z2.
+    func testMovingAverageFromRandomStartsAtSeededUnitVectorsAndUsesThemFirst() throws {
+        let base: [(key: String, value: ConfigValue)] = [("loss.target", .string("moving-average")), ("model.predictor", .string("none"))]
+        let config = try TrainingConfig.named("smoke").applying(base + [("loss.moving_average_start", .string("random"))])
+        let (train, _, aug) = try config.loadData()
+        func model(_ c: TrainingConfig, seed: UInt64) throws -> SimSiam { try XCTUnwrap(try Methods.make(c, inChannels: 1, seed: seed) as? SimSiam) }
+        let a = try model(config, seed: 0), b = try model(config, seed: 0), other = try model(config, seed: 1)
+        let store = try XCTUnwrap(a.targets)
+        XCTAssertEqual(store.filled.array, Array(repeating: 1, count: store.images), "every η is there before any visit")
+        let values = store.values.array
+        for r in [0, 7, store.images - 1] {
+            let norm = values[r * store.dim..<(r + 1) * store.dim].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            XCTAssertEqual(norm, 1, accuracy: 1e-5, "row \(r) is a unit vector")
+        }
+        XCTAssertEqual(values, try XCTUnwrap(b.targets).values.array, "same seed, same start")
+        XCTAssertNotEqual(values, try XCTUnwrap(other.targets).values.array)
+        let plain = try model(try TrainingConfig.named("smoke").applying(base), seed: 0)
+        XCTAssertEqual(a.namedParameters.map(\.1.array), plain.namedParameters.map(\.1.array), "the start draws from its own generator")
+        XCTAssertNil(plain.targets?.read(indices: [0], slot: 0), "first-output: nothing before the first visit")
+
+        // The first step's loss is −cos(z1, η) with η the stored random vector.
+        a.setTraining(true)
+        let indices = Array(0..<8)
+        let context = BatchContext(indices: indices, epoch: 0, step: 0, stepsPerEpoch: 1, upcoming: { _ in nil },
+                                   draw: { i, first, count in aug.views(of: train, indices: i, epoch: 0, seed: 0, first: first, count: count) })
+        let views = aug.views(of: train, indices: indices, epoch: 0, seed: 0)
+        let eta = try XCTUnwrap(store.read(indices: indices, slot: 0))
+        let expected = try noGrad { try negativeCosine(a.projector(a.backbone(views[0])), eta) }.item
+        XCTAssertEqual(try a.loss(views, context: context).loss.item, expected, accuracy: 1e-6)
+        XCTAssertLessThan(abs(expected), 0.5, "a random target is nearly orthogonal to z1")
+    }
+
     /// EOA with K = 1 draws one more view per image; with the augmentation switched off every view
     /// is the plain image, so the target is the plain image's Z.
     func testEOAWithOneViewAndNoAugmentationIsThePlainTarget() throws {
