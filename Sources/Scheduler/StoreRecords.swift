@@ -54,6 +54,21 @@ extension Store {
         try putBaselines(baselines.metricValues, protocolName: protocolName, seed: seed)
     }
 
+    /// `jobs` with `baselines` left on only where they are needed: every table's first row asks
+    /// for the baselines of its (protocol, seed), which cost about a minute each time; they are
+    /// computed by the first job of a (protocol, seed) whose stored baselines lack a key.
+    public func baselinesOnlyWhereMissing(_ jobs: [Job]) throws -> [Job] {
+        let wanted = Set(Metric.baselines.flatMap { $0.baselines.map(\.key) })
+        var assigned = Set<String>()
+        return try jobs.map { job in
+            guard job.baselines else { return job }
+            var job = job
+            let stored = try baselines(protocolName: job.config.protocolName, seed: job.seed)?.values ?? [:]
+            job.baselines = !wanted.isSubset(of: stored.keys) && assigned.insert("\(job.config.protocolName) \(job.seed)").inserted
+            return job
+        }
+    }
+
     /// Computes and stores, in this process, the baselines of the jobs' (protocol, seed) pairs that
     /// lack one of today's baseline metrics: a table whose runs all finished before a baseline
     /// was added (the linear probes) gets it without retraining. Returns the pairs computed.

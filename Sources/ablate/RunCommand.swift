@@ -137,6 +137,7 @@ struct Run: ParsableCommand {
             slurm = b
         }
         let store = try options.store()
+        jobs = try store.baselinesOnlyWhereMissing(jobs)
         let git = gitState()
         let ledger = StoreLedger(store: store, provenance: .current(gitRevision: git.revision, gitDirty: git.dirty))
         let cores = ProcessInfo.processInfo.activeProcessorCount

@@ -44,6 +44,23 @@ final class LedgerTests: XCTestCase {
         XCTAssertTrue(try store.fillMissingBaselines(for: jobs).isEmpty, "complete: nothing to compute")
     }
 
+    /// Each table's first row asks for its seed's baselines; only the first job of a (protocol,
+    /// seed) whose baselines are incomplete keeps asking.
+    func testBaselinesAreAskedOnceAndOnlyWhereMissing() throws {
+        let store = try Store.inMemory()
+        let config = try TrainingConfig.named("smoke")
+        func job(_ table: String, seed: UInt64) throws -> Job {
+            let s = try RunSpec(tableId: table, rowName: "r", seed: seed, config: config, protocolVersion: "v1")
+            return Job(id: s.id, tableId: table, rowName: "r", seed: seed, config: config,
+                       checkpointPath: "/nonexistent/\(s.id).ckpt", baselines: true, protocolVersion: "v1")
+        }
+        try store.putBaselines([("raw_pixel_knn", 1), ("random_init_knn", 2), ("raw_pixel_linear", 3), ("random_init_linear", 4)],
+                               protocolName: "smoke", seed: 0)
+        try store.putBaselines([("raw_pixel_knn", 1), ("random_init_knn", 2)], protocolName: "smoke", seed: 1)
+        let jobs = try [job("t1", seed: 0), job("t1", seed: 1), job("t2", seed: 0), job("t2", seed: 1), job("t1", seed: 2), job("t2", seed: 2)]
+        XCTAssertEqual(try store.baselinesOnlyWhereMissing(jobs).map(\.baselines), [false, true, false, false, true, false])
+    }
+
     func testAResumedRunThroughTheSchedulerHoldsEveryEpochOnce() throws {
         let store = try Store.inMemory()
         let clock = TickingClock()
