@@ -128,6 +128,8 @@ struct Run: ParsableCommand {
         jobs = Plan.seedMajor(jobs)   // one seed of every row first
         for note in notes { print("note: \(note)") }
         if dryRun { return try printPlan(jobs, tables: tables) }
+        var seen = Set<String>()
+        jobs = jobs.filter { seen.insert($0.id).inserted }   // a run that rows of two tables share runs once
         for job in jobs { try job.config.checkData() }   // a missing dataset fails here, not in every worker
         var slurm: SlurmBackend?
         if backend == "slurm" {

@@ -197,6 +197,18 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(error.contains("simsiam-nope"), error)
     }
 
+    /// Zhang Fig 5a's and Fig 6's rows are one configuration: run together, it trains once (not
+    /// once and then waits on itself as "held by another process").
+    func testARunSharedByTwoTablesRunsOnce() throws {
+        let db = tmp.appendingPathComponent("db.sqlite").path
+        let (status, text) = try output(["run", "zhang2022-fig5a,zhang2022-fig6", "--protocol", "smoke", "--seeds", "1", "--epochs", "1",
+                                         "--db", db, "--checkpoints", tmp.appendingPathComponent("ck").path, "--output", tmp.path])
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("1 run(s) planned in zhang2022-fig5a, zhang2022-fig6"), text)
+        XCTAssertTrue(text.contains("ran 1, reused 0, failed 0 of 1"), text)
+        XCTAssertFalse(text.contains("held by another process"), text)
+    }
+
     /// `--rows` splits at commas, but keeps a row name that holds one whole ("moving-average η, no h").
     func testRowsKeepsARowNameWithACommaWhole() throws {
         let db = tmp.appendingPathComponent("db.sqlite").path
