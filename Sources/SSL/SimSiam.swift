@@ -57,8 +57,6 @@ public struct SimSiamConfig: Sendable, Equatable {
         case crossEntropy = "cross-entropy"
     }
 
-    /// SimSiam §4.6: ½D(p1, z2) + ½D(p2, z1) (Eq. 4); D(p1, z2) only (Eq. 3); or Eq. 3 on two
-    /// independent pairs of views per image, averaged (four views, two loss terms).
     /// `first-output`: η_x is the Z of the first visit (that visit's target is the current
     /// model's output, as without the moving average). `random`: a seeded random unit vector per
     /// image, as a memory bank starts (Wu et al. 2018, whom §5.2 likens the variant to; Zhang et
@@ -68,6 +66,8 @@ public struct SimSiamConfig: Sendable, Equatable {
         case random
     }
 
+    /// SimSiam §4.6: ½D(p1, z2) + ½D(p2, z1) (Eq. 4); D(p1, z2) only (Eq. 3); or Eq. 3 on two
+    /// independent pairs of views per image, averaged (four views, two loss terms).
     public enum Symmetry: String, Codable, Sendable, CaseIterable {
         case symmetric
         case asymmetric

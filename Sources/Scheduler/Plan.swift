@@ -10,6 +10,13 @@ public enum Plan {
     /// Throws `RegistryError.unresolvable` (at the row) for a config that cannot run: contradictory
     /// settings, a batch the data cannot fill, or a peak memory estimate above `memoryLimit`.
     /// `notes` collects what was adapted to fit another protocol (a batch cut to the data set).
+    /// The jobs with each run once: rows of two tables with the same configuration and seed are
+    /// one run (the first job of it is kept).
+    public static func uniqueRuns(_ jobs: [Job]) -> [Job] {
+        var seen = Set<String>()
+        return jobs.filter { seen.insert($0.id).inserted }
+    }
+
     /// The jobs of several tables in the order to run them: seed 0 of every row of every table
     /// first, then seed 1, and so on (stable within a seed), so that every row has a first result
     /// early and a run interrupted after hours still leaves whole seeds of whole tables.

@@ -54,11 +54,14 @@ extension Store {
         try putBaselines(baselines.metricValues, protocolName: protocolName, seed: seed)
     }
 
+    /// Every baseline metric a (protocol, seed) should have stored.
+    static let baselineKeys = Set(Metric.baselines.flatMap { $0.baselines.map(\.key) })
+
     /// `jobs` with `baselines` left on only where they are needed: every table's first row asks
     /// for the baselines of its (protocol, seed), which cost about a minute each time; they are
     /// computed by the first job of a (protocol, seed) whose stored baselines lack a key.
     public func baselinesOnlyWhereMissing(_ jobs: [Job]) throws -> [Job] {
-        let wanted = Set(Metric.baselines.flatMap { $0.baselines.map(\.key) })
+        let wanted = Store.baselineKeys
         var assigned = Set<String>()
         return try jobs.map { job in
             guard job.baselines else { return job }
@@ -75,7 +78,7 @@ extension Store {
     /// Workers compute the baselines of the runs they train; this only fills the gaps.
     @discardableResult
     public func fillMissingBaselines(for jobs: [Job]) throws -> [(protocolName: String, seed: UInt64)] {
-        let wanted = Set(Metric.baselines.flatMap { $0.baselines.map(\.key) })
+        let wanted = Store.baselineKeys
         var done: [(protocolName: String, seed: UInt64)] = []
         for job in jobs where job.baselines && !done.contains(where: { $0 == (job.config.protocolName, job.seed) }) {
             let stored = try baselines(protocolName: job.config.protocolName, seed: job.seed)?.values ?? [:]

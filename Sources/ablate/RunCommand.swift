@@ -128,8 +128,7 @@ struct Run: ParsableCommand {
         jobs = Plan.seedMajor(jobs)   // one seed of every row first
         for note in notes { print("note: \(note)") }
         if dryRun { return try printPlan(jobs, tables: tables) }
-        var seen = Set<String>()
-        jobs = jobs.filter { seen.insert($0.id).inserted }   // a run that rows of two tables share runs once
+        jobs = Plan.uniqueRuns(jobs)
         for job in jobs { try job.config.checkData() }   // a missing dataset fails here, not in every worker
         var slurm: SlurmBackend?
         if backend == "slurm" {
@@ -197,8 +196,7 @@ extension Run {
             let done = own.filter { finished.contains($0.id) }.count
             print("  \(t.id): \(own.count) run(s), \(done) finished, \(own.count - done) to run")
         }
-        var seen = Set<String>()
-        let left = jobs.filter { !finished.contains($0.id) && seen.insert($0.id).inserted }   // a run shared by tables once
+        let left = Plan.uniqueRuns(jobs).filter { !finished.contains($0.id) }
         guard !left.isEmpty else { return print("nothing to run") }
         let workers = self.workers ?? ProcessInfo.processInfo.activeProcessorCount
         for protocolName in Set(left.map(\.config.protocolName)).sorted() {
