@@ -26,10 +26,11 @@ public struct Figure: Sendable, Equatable {
     /// File name stem: `<table>-<metric>`.
     public var name: String
 
-    /// The SVG text (640 × 400 by default).
+    /// The SVG text: the chart 640 × 400 by default, with the legend under it (one line per row,
+    /// so a long row name is neither cut at the edge nor drawn over the curves).
     public func svg(width: Double = 640, height: Double = 400) -> String {
         let left = 64.0, right = 16.0, top = 36.0, bottom = 48.0
-        let legendLine = 16.0
+        let legendLine = 16.0, fullHeight = height + 8 + Double(series.count) * legendLine
         let plotW = width - left - right, plotH = height - top - bottom
         let all = series.flatMap(\.points)
         let xs = all.map(\.x), ys = all.flatMap { [$0.low, $0.high, $0.mean] }.filter(\.isFinite)
@@ -40,7 +41,7 @@ public struct Figure: Sendable, Equatable {
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         var out = [
             ##"<?xml version="1.0" encoding="UTF-8"?>"##,
-            ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(f(width))" height="\##(f(height))" viewBox="0 0 \##(f(width)) \##(f(height))" font-family="sans-serif" font-size="12">"##,
+            ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(f(width))" height="\##(f(fullHeight))" viewBox="0 0 \##(f(width)) \##(f(fullHeight))" font-family="sans-serif" font-size="12">"##,
             ##"<rect width="100%" height="100%" fill="white"/>"##,
             ##"<text x="\##(f(width / 2))" y="20" text-anchor="middle" font-size="14">\##(xml(title))</text>"##,
         ]
@@ -65,9 +66,9 @@ public struct Figure: Sendable, Equatable {
             }
             let line = finite.map { "\(f(px($0.x))),\(f(py($0.mean)))" }.joined(separator: " ")
             out.append(##"<polyline points="\##(line)" fill="none" stroke="\##(color)" stroke-width="2"/>"##)
-            let ly = top + 8 + Double(i) * legendLine
-            out.append(##"<line x1="\##(f(left + plotW - 150))" y1="\##(f(ly))" x2="\##(f(left + plotW - 132))" y2="\##(f(ly))" stroke="\##(color)" stroke-width="2"/>"##)
-            out.append(##"<text x="\##(f(left + plotW - 128))" y="\##(f(ly + 4))">\##(xml(s.name))</text>"##)
+            let ly = height + 4 + Double(i) * legendLine
+            out.append(##"<line x1="\##(f(left))" y1="\##(f(ly))" x2="\##(f(left + 18))" y2="\##(f(ly))" stroke="\##(color)" stroke-width="2"/>"##)
+            out.append(##"<text x="\##(f(left + 22))" y="\##(f(ly + 4))">\##(xml(s.name))</text>"##)
         }
         out.append("</svg>")
         return out.joined(separator: "\n") + "\n"
