@@ -64,7 +64,9 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
             return "error: unknown table `\(abbreviated(id))`; known tables: \(listed(known))"
                 + (closest.map { "; did you mean `\($0)`?" } ?? "")
         case let .unknownRow(name, table, known, closest):
-            return "error: table `\(table)` has no row `\(abbreviated(name))`; its rows: \(listed(known))"
+            // Names that hold a comma are quoted, or the list could not be read back.
+            let names = known.contains { $0.contains(",") } ? known.map { "`\($0)`" } : known
+            return "error: table `\(table)` has no row `\(abbreviated(name))`; its rows: \(listed(names))"
                 + (closest.map { "; did you mean `\($0)`?" } ?? "")
         case let .unresolvable(row, location, reason):
             return "\(location): error: row `\(row)` cannot be resolved: \(reason)"

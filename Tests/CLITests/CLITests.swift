@@ -221,6 +221,7 @@ final class CLITests: XCTestCase {
         let (status, text) = try output(["run", "simsiam-moving-average", "--rows", "moving-average η", "--protocol", "smoke",
                                          "--db", db, "--dry-run"])
         XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(text.contains("its rows: `moving-average η, no h`, `no h, no moving average`, "), text)
         XCTAssertTrue(text.contains("did you mean `moving-average η, no h`?"), text)
     }
 
