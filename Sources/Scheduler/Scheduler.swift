@@ -109,6 +109,9 @@ public final class Scheduler {
             }
         }
         var waiting: [Job] = []          // held by another process; retried later
+        // Rows of two tables with one configuration share a run: a spec whose run this scheduler is
+        // running waits here, and is claimed (so listed under its row) once that run has ended.
+        var sharing: [String: [Job]] = [:]
         var running: [String: (handle: RunHandle, spec: Job, current: SchedulerStatus.Current)] = [:]
         var lastHeartbeat = Date.distantPast
         var runSeconds: [Double] = []
@@ -182,6 +185,10 @@ public final class Scheduler {
             // queues runs itself; then start what was claimed.
             var claimed: [(spec: Job, label: String)] = []
             while running.count + claimed.count < slots, let spec = queue.popFirst() {
+                if running[spec.id] != nil || claimed.contains(where: { $0.spec.id == spec.id }) {
+                    sharing[spec.id, default: []].append(spec)
+                    continue
+                }
                 switch try ledger.claim(spec, staleAfter: staleAfter) {
                 case .finished:
                     summary.skipped += 1
@@ -249,6 +256,10 @@ public final class Scheduler {
                     summary.failures.append("\(entry.current.label): \(message)")
                     running[id] = nil
                 }
+            }
+            for (id, specs) in sharing where running[id] == nil {
+                queue.insert(contentsOf: specs, at: queue.startIndex)
+                sharing[id] = nil
             }
             if Date().timeIntervalSince(lastHeartbeat) > heartbeatEvery {
                 try ledger.heartbeat(Array(running.keys))

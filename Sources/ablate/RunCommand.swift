@@ -128,7 +128,6 @@ struct Run: ParsableCommand {
         jobs = Plan.seedMajor(jobs)   // one seed of every row first
         for note in notes { print("note: \(note)") }
         if dryRun { return try printPlan(jobs, tables: tables) }
-        jobs = Plan.uniqueRuns(jobs)
         for job in jobs { try job.config.checkData() }   // a missing dataset fails here, not in every worker
         var slurm: SlurmBackend?
         if backend == "slurm" {

@@ -106,6 +106,22 @@ final class SchedulerTests: XCTestCase {
         XCTAssertLessThan(eta, 8)
     }
 
+    /// Two tables' rows with one configuration are one run: the second waits for the first to
+    /// end, then its claim finds the run finished (and lists it under its row); it is not launched.
+    func testASpecSharingARunningRunIsClaimedAfterItEnds() throws {
+        var shared = try Fixture.job("a")
+        shared.tableId = "other"
+        let jobs = [try Fixture.job("a"), shared, try Fixture.job("b")]
+        for id in ["a-0", "b-0"] { backend.scripts[id] = Fixture.succeeds(id) }
+        var waitingSeen = 0
+        let summary = try scheduler(workers: 2).run(jobs) { waitingSeen = max(waitingSeen, $0.waitingOnOthers) }
+
+        XCTAssertEqual(summary, SchedulerSummary(total: 3, ranNow: 2, skipped: 1, failed: 0, failures: []))
+        XCTAssertEqual(backend.launched.map(\.id), ["a-0", "b-0"])
+        XCTAssertEqual(ledger.claims, ["a-0", "b-0", "a-0"], "the shared spec is claimed once its run has ended")
+        XCTAssertEqual(waitingSeen, 0, "not shown as held by another process")
+    }
+
     /// Another live process holds `a`; the scheduler runs `b` meanwhile, asks again later and
     /// runs `a` once the holder has given it up (e.g. its run failed).
     func testRunHeldByLiveProcessIsRetriedAndRunsOnceTheHolderLetsGo() throws {
