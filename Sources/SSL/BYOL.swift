@@ -42,9 +42,12 @@ public final class BYOL: SSLMethod {
     public var targetProjector: MLPHead { target.projector }
 
     public func loss(_ views: [Tensor]) throws -> MethodLoss {
-        let z1 = try projector(backbone(views[0])), z2 = try projector(backbone(views[1]))   // [N, d]
-        let p1 = try predictor(z1), p2 = try predictor(z2)
-        let t1 = try target(views[0]), t2 = try target(views[1])
+        // Each view on a lane of its own: z, p = h(z) and the target network's z′ (no graph).
+        let o = try Lanes.run(2) { i in
+            let z = try projector(backbone(views[i]))   // [N, d]
+            return (z: z, p: try predictor(z), t: try target(views[i]))
+        }
+        let (z1, z2, p1, p2, t1, t2) = (o[0].z, o[1].z, o[0].p, o[1].p, o[0].t, o[1].t)
         // Σ mean(2 − 2·cos) = 4 + 2·(D(p1, z′2) + D(p2, z′1)), D = negative mean cosine.
         let loss = shift(scale(try negativeCosine(p1, t2) + negativeCosine(p2, t1), 2), 4)
         return MethodLoss(loss: loss, projections: [stopGradient(z1), stopGradient(z2)])

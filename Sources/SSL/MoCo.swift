@@ -62,9 +62,13 @@ public final class MoCo: SSLMethod {
     public var viewCount: Int { 2 }
 
     public func loss(_ views: [Tensor]) throws -> MethodLoss {
-        let z = try projector(backbone(views[0]))                 // [N, d]
+        // The query's encoder and the key encoder on lanes of their own.
+        let o = try Lanes.run(2) { i in
+            i == 0 ? try projector(backbone(views[0]))                       // z [N, d]
+                : try noGrad { try l2Normalize(keyEncoder(views[1])) }       // k [N, d], no gradient
+        }
+        let z = o[0], k = o[1]
         let q = try l2Normalize(z)
-        let k = try noGrad { try l2Normalize(keyEncoder(views[1])) }   // [N, d], no gradient
         pendingKeys = k
         let loss = try infoNCE(query: q, key: k, negatives: queue, temperature: temperature)
         return MethodLoss(loss: loss, projections: [stopGradient(z)])

@@ -42,12 +42,16 @@ public final class SimCLR: SSLMethod {
     public var viewCount: Int { 2 }
 
     public func loss(_ views: [Tensor]) throws -> MethodLoss {
-        let z1 = try projector(backbone(views[0])), z2 = try projector(backbone(views[1]))   // [N, d]
+        // Each view on a lane of its own: z and, with a predictor, p = h(z).
+        let o = try Lanes.run(2) { i in
+            let z = try projector(backbone(views[i]))   // [N, d]
+            return (z: z, p: try predictor?(z))
+        }
+        let z1 = o[0].z, z2 = o[1].z
         let projections = [stopGradient(z1), stopGradient(z2)]
-        guard let predictor else {
+        guard let p1 = o[0].p, let p2 = o[1].p else {
             return MethodLoss(loss: try ntXent(z1, z2, temperature: temperature), projections: projections)
         }
-        let p1 = try predictor(z1), p2 = try predictor(z2)
         let t1 = stopGradientOnTarget ? projections[0] : z1, t2 = stopGradientOnTarget ? projections[1] : z2
         let loss = scale(try ntXent(p1, t2, temperature: temperature) + ntXent(p2, t1, temperature: temperature), 0.5)
         return MethodLoss(loss: loss, projections: projections)

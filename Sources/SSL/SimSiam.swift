@@ -184,11 +184,12 @@ public final class SimSiam: SSLMethod {
     /// Returns (p1, p2, z1, z2) with z already passed through `stopGradient` unless the
     /// configuration removes it (Fig 2).
     public func forward(_ x1: Tensor, _ x2: Tensor) throws -> (p1: Tensor, p2: Tensor, z1: Tensor, z2: Tensor) {
-        let z1 = try projector(backbone(x1))       // [N, d]
-        let z2 = try projector(backbone(x2))       // [N, d]
-        let p1 = try predict(z1)                   // [N, d]
-        let p2 = try predict(z2)
-        return (p1, p2, target(z1), target(z2))
+        // Each view through the encoder and predictor on a lane of its own.
+        let o = try Lanes.run(2) { i in
+            let z = try projector(backbone(i == 0 ? x1 : x2))   // [N, d]
+            return (z: z, p: try predict(z))                  // [N, d]
+        }
+        return (o[0].p, o[1].p, target(o[0].z), target(o[1].z))
     }
 
     /// h(z); "no predictor": h is the identity.

@@ -59,10 +59,15 @@ public final class SwAV: SSLMethod {
 
     public func loss(_ views: [Tensor]) throws -> MethodLoss {
         try normalizePrototypes()
-        let z1 = try projector(backbone(views[0])), z2 = try projector(backbone(views[1]))   // [N, d]
-        let s1 = try prototypes(l2Normalize(z1)), s2 = try prototypes(l2Normalize(z2))       // [N, K]
-        let q1 = try codes(s1), q2 = try codes(s2)                                           // [N, K]
-        let (r1, r2) = try predictor.map { h in (try prototypes(l2Normalize(h(z1))), try prototypes(l2Normalize(h(z2)))) } ?? (s1, s2)
+        // Each view on a lane of its own: z, its prototype scores s, codes q, and the scores r that
+        // predict the other view's codes (through the predictor, if any).
+        let o = try Lanes.run(2) { i in
+            let z = try projector(backbone(views[i]))          // [N, d]
+            let s = try prototypes(l2Normalize(z))             // [N, K]
+            let r = try predictor.map { h in try prototypes(l2Normalize(h(z))) } ?? s
+            return (z: z, q: try codes(s), r: r)               // q: [N, K]
+        }
+        let (z1, z2, q1, q2, r1, r2) = (o[0].z, o[1].z, o[0].q, o[1].q, o[0].r, o[1].r)
         let loss = scale(try swappedPrediction(q2, r1) + swappedPrediction(q1, r2), 0.5)
         return MethodLoss(loss: loss, projections: [stopGradient(z1), stopGradient(z2)])
     }

@@ -16,6 +16,19 @@ public func sgemm(
     let ldb = ldb ?? (transB ? k : n)
     let ldc = ldc ?? n
     if countFLOPs { FLOPs.add(2 * m * n * k) }
+    if beta == 1 {
+        // C + op(A)·op(B) with the product computed whole and then added. OpenBLAS with β = 1
+        // adds it block by block along k, so the bits would depend on what C held before: a
+        // gradient that lanes (`Lanes`) add later would differ from the serial order's.
+        let product = Storage(uninitializedCount: m * n), p = product.pointer
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+              c: p, ldc: n, countFLOPs: false)
+        for i in 0..<m {
+            let row = c + i * ldc, src = p + i * n
+            for j in 0..<n { row[j] += src[j] }
+        }
+        return
+    }
     cblas_sgemm(
         CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
         blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))

@@ -33,15 +33,26 @@ public func batchNorm(
         throw TensorError.badShape(op: "batchNorm", shape: x.shape,
                                    expected: "more than one value per channel in training mode")
     }
-    // Per channel: mean, rstd, scale = rstd·γ, shift = β − mean·scale, Σ dy, Σ dy·x̂.
-    let stats = Storage(uninitializedCount: 6 * c)
+    // Per channel: mean, rstd, scale = rstd·γ, shift = β − mean·scale, Σ dy, Σ dy·x̂, unbiased variance.
+    let stats = Storage(uninitializedCount: 7 * c)
     let out = Storage(uninitializedCount: x.count)
     let bn = BatchNormPass(n: n, c: c, hw: hw, training: training, relu: fuseReLU, x: x.pointer, y: out.pointer,
                            stats: stats.pointer, gamma: gamma?.pointer, beta: beta?.pointer,
                            runningMean: runningMean.pointer, runningVar: runningVar.pointer)
     parallelFor(c, cost: 3 * bn.m) { channels in
-        bn.statistics(channels, momentum: momentum, eps: eps)
+        bn.statistics(channels, eps: eps)
         if hw == 1 { bn.rowsNormalize(channels) } else { bn.planesNormalize(channels) }
+    }
+    if training {
+        // Running stats move in training mode, with or without grad recording; inside a lane
+        // (one view of a step) after the join, so the views move them in order.
+        Lanes.afterJoin {
+            for ch in 0..<c {
+                runningMean.pointer[ch] = (1 - momentum) * runningMean.pointer[ch] + momentum * bn.mean[ch]
+                runningVar.pointer[ch] = (1 - momentum) * runningVar.pointer[ch] + momentum * bn.unbiasedVar[ch]
+            }
+            withExtendedLifetime(stats) {}
+        }
     }
 
     let parents = [x] + [gamma, beta].compactMap { $0 }
@@ -81,7 +92,7 @@ private struct BatchNormPass: @unchecked Sendable {
     let n, c, hw: Int
     let training, relu: Bool
     let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
-    let mean, rstd, scale, shift, sumDy, sumDyXhat: UnsafeMutablePointer<Float>
+    let mean, rstd, scale, shift, sumDy, sumDyXhat, unbiasedVar: UnsafeMutablePointer<Float>
     let gamma, beta: UnsafeMutablePointer<Float>?
     let runningMean, runningVar: UnsafeMutablePointer<Float>
     var m: Int { n * hw }
@@ -91,13 +102,14 @@ private struct BatchNormPass: @unchecked Sendable {
          runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>) {
         (self.n, self.c, self.hw, self.training, self.relu, self.x, self.y) = (n, c, hw, training, relu, x, y)
         (mean, rstd, scale, shift, sumDy, sumDyXhat) = (stats, stats + c, stats + 2 * c, stats + 3 * c, stats + 4 * c, stats + 5 * c)
+        unbiasedVar = stats + 6 * c
         (self.gamma, self.beta, self.runningMean, self.runningVar) = (gamma, beta, runningMean, runningVar)
     }
 
-    /// mean, rstd, scale, shift of the channels; in training also moves the running stats.
+    /// mean, rstd, scale, shift of the channels; in training also the unbiased variance.
     /// One pass: moments shifted by the channel's first value (≈ its mean), summed per plane in
     /// Float and across planes in Double ([N, C]: a plane is one value).
-    func statistics(_ channels: Range<Int>, momentum: Float, eps: Float) {
+    func statistics(_ channels: Range<Int>, eps: Float) {
         let lo = channels.lowerBound, w = channels.count
         let sums = UnsafeMutablePointer<Double>.allocate(capacity: 2 * w), s = sums, s2 = sums + w
         defer { sums.deallocate() }
@@ -121,9 +133,7 @@ private struct BatchNormPass: @unchecked Sendable {
                 let v = max(s2[j] - s[j] * meanShift, 0)   // Σ (x − μ)²
                 mean[ch] = mu
                 rstd[ch] = 1 / (Float(v / Double(m)) + eps).squareRoot()
-                // Running stats move in training mode, with or without grad recording.
-                runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * mu
-                runningVar[ch] = (1 - momentum) * runningVar[ch] + momentum * Float(v / Double(m - 1))
+                unbiasedVar[ch] = Float(v / Double(m - 1))
             } else {
                 mean[ch] = runningMean[ch]
                 rstd[ch] = 1 / (runningVar[ch] + eps).squareRoot()

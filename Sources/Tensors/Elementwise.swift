@@ -90,17 +90,34 @@ private func binary(
         @inline(__always) func ib(_ i: Int) -> Int { bi?[i] ?? i }
         if a.requiresGrad {
             a.accumulateGrad { g, overwrite in
-                if overwrite { g.initialize(repeating: 0, count: a.count) }
-                for i in 0..<total { g[ia(i)] += dy[i] * da(ap[ia(i)], bp[ib(i)]) }
+                sumThenAdd(g, count: a.count, overwrite: overwrite) { g in
+                    for i in 0..<total { g[ia(i)] += dy[i] * da(ap[ia(i)], bp[ib(i)]) }
+                }
             }
         }
         if b.requiresGrad {
             b.accumulateGrad { g, overwrite in
-                if overwrite { g.initialize(repeating: 0, count: b.count) }
-                for i in 0..<total { g[ib(i)] += dy[i] * db(ap[ia(i)], bp[ib(i)]) }
+                sumThenAdd(g, count: b.count, overwrite: overwrite) { g in
+                    for i in 0..<total { g[ib(i)] += dy[i] * db(ap[ia(i)], bp[ib(i)]) }
+                }
             }
         }
     }
+}
+
+/// Lets `body` add its terms (a broadcast operand gets several per element) on zeros, then adds
+/// the sums onto `g` unless `overwrite`: the same bits whatever `g` held before (see `Lanes`).
+@inline(__always)
+private func sumThenAdd(_ g: UnsafeMutablePointer<Float>, count: Int, overwrite: Bool,
+                        _ body: (UnsafeMutablePointer<Float>) -> Void) {
+    if overwrite {
+        g.initialize(repeating: 0, count: count)
+        body(g)
+        return
+    }
+    let sums = Storage(repeating: 0, count: count), s = sums.pointer
+    body(s)
+    for i in 0..<count { g[i] += s[i] }
 }
 
 /// An elementwise function y = f(x) whose derivative is expressed through x and y.

@@ -33,12 +33,15 @@ public func linear(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil) throws 
             }
         }
         if let bias, bias.requiresGrad {
+            // Σ_rows dy first, then added to the gradient (as PyTorch does): the same rounding
+            // whatever the gradient held, so lanes that add it later give the same bits.
+            let sums = Storage(repeating: 0, count: fout), s = sums.pointer
+            for r in 0..<n {
+                let row = dy + r * fout
+                for j in 0..<fout { s[j] += row[j] }
+            }
             bias.accumulateGrad { gb, overwrite in
-                if overwrite { gb.initialize(repeating: 0, count: fout) }
-                for r in 0..<n {
-                    let row = dy + r * fout
-                    for j in 0..<fout { gb[j] += row[j] }
-                }
+                for j in 0..<fout { gb[j] = overwrite ? s[j] : gb[j] + s[j] }
             }
         }
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A dense, contiguous float32 tensor (row-major; images are NCHW) that records the
 /// operations applied to it so that `backward()` can compute gradients.
 ///
@@ -20,6 +22,8 @@ public final class Tensor {
     /// Set when a backward pass has released this result's graph; a second pass through it would
     /// silently miss everything upstream, so `backward()` refuses it.
     var graphReleased = false
+    /// The lane (`Lanes`) whose thread computed this result, or −1.
+    var lane = -1
 
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
@@ -116,6 +120,7 @@ extension Tensor {
         if needsGrad {
             t.parents = parents
             t.backwardFn = backward
+            if let lane = Lanes.current { t.lane = lane }
         }
         return t
     }
@@ -124,6 +129,11 @@ extension Tensor {
     /// is freshly allocated: `body` must then *write* every element instead of adding.
     @inline(__always)
     func accumulateGrad(_ body: (_ grad: UnsafeMutablePointer<Float>, _ overwrite: Bool) -> Void) {
+        if let sink = Lanes.gradients, lane != sink.lane {
+            let (buffer, fresh) = sink.buffer(for: self)
+            body(buffer, fresh)
+            return
+        }
         if let g = grad {
             body(g.pointer, gradIsFresh)
         } else {
@@ -162,13 +172,75 @@ extension Tensor {
             }
         }
         accumulateGrad { g, overwrite in g[0] = overwrite ? 1 : g[0] + 1 }
-        for node in order.reversed() {
-            guard let fn = node.backwardFn else { continue }
-            if let g = node.grad { fn(UnsafePointer(g.pointer)) }
-            node.backwardFn = nil
-            node.parents = []
-            node.grad = nil
-            node.graphReleased = true
+        let nodes = order.reversed().filter { $0.backwardFn != nil }
+        if nodes.contains(where: { $0.lane >= 0 }) && !Tensor.hasCrossLaneEdge(nodes) {
+            Tensor.backwardInStages(nodes)
+        } else {
+            for node in nodes { node.runBackward() }
+        }
+    }
+
+    /// Sends this result's gradient to its parents and releases its graph.
+    private func runBackward() {
+        if let g = grad, let fn = backwardFn { fn(UnsafePointer(g.pointer)) }
+        backwardFn = nil
+        parents = []
+        grad = nil
+        graphReleased = true
+    }
+
+    /// Whether a lane's node reads another lane's result (then the lanes cannot run back at once).
+    private static func hasCrossLaneEdge(_ nodes: [Tensor]) -> Bool {
+        nodes.contains { node in
+            node.lane >= 0 && node.parents.contains { $0.backwardFn != nil && $0.lane >= 0 && $0.lane != node.lane }
+        }
+    }
+
+    /// The backward pass over `nodes` (reverse topological order, results only) with the lanes'
+    /// nodes run at once: nodes outside lanes run in order while the lanes' nodes are collected,
+    /// until one that a collected node feeds; then the collected lanes run, each on its thread, and
+    /// the gradients they sent out of their lane are added in lane order. Repeat.
+    private static func backwardInStages(_ nodes: [Tensor]) {
+        let laneCount = (nodes.map(\.lane).max() ?? -1) + 1
+        var pos = 0
+        while pos < nodes.count {
+            var lanes = [[Tensor]](repeating: [], count: laneCount)
+            var fed = Set<ObjectIdentifier>()
+            while pos < nodes.count {
+                let node = nodes[pos]
+                if node.lane >= 0 {
+                    lanes[node.lane].append(node)
+                    for p in node.parents { fed.insert(ObjectIdentifier(p)) }
+                } else if fed.contains(ObjectIdentifier(node)) {
+                    break
+                } else {
+                    node.runBackward()
+                }
+                pos += 1
+            }
+            runBackward(lanes: lanes)
+        }
+    }
+
+    private static func runBackward(lanes: [[Tensor]]) {
+        let active = lanes.indices.filter { !lanes[$0].isEmpty }
+        guard !active.isEmpty else { return }
+        let sinks = active.map { LaneGradients(lane: $0) }
+        let box = UncheckedBox(lanes)
+        Lanes.singleThreadedBLAS {
+            DispatchQueue.concurrentPerform(iterations: active.count) { i in
+                Lanes.$current.withValue(active[i]) {
+                    Lanes.$gradients.withValue(sinks[i]) { for node in box.value[active[i]] { node.runBackward() } }
+                }
+            }
+        }
+        for sink in sinks {
+            for t in sink.order {
+                let src = sink.storage(for: t).pointer, n = t.count
+                t.accumulateGrad { g, overwrite in
+                    if overwrite { g.update(from: src, count: n) } else { for i in 0..<n { g[i] += src[i] } }
+                }
+            }
         }
     }
 }

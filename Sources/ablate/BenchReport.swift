@@ -150,6 +150,8 @@ struct BenchReport {
         let blas = env["OPENBLAS_NUM_THREADS"].map { "OPENBLAS_NUM_THREADS=\($0)" } ?? "OPENBLAS_NUM_THREADS unset (OpenBLAS default: all cores)"
         let timeout = env["OPENBLAS_THREAD_TIMEOUT"].map { "OPENBLAS_THREAD_TIMEOUT=\($0) (ablate sets 4 when unset)" } ?? "OPENBLAS_THREAD_TIMEOUT unset"
         let ours = env["ABLATE_THREADS"].map { "ABLATE_THREADS=\($0)" } ?? "ABLATE_THREADS unset (\(parallelThreads))"
+        let lanes = Lanes.enabled ? "lanes on (each view on a thread of its own; ABLATE_LANES=0 turns them off)"
+            : "lanes off (the views one after the other, every thread on each operation)"
         let date = ISO8601DateFormatter().string(from: Date())
         var cpu = ""
         if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
@@ -159,7 +161,7 @@ struct BenchReport {
         }
         let load = loadAtStart.map { "; cores busy with other work just before the run \(format($0, digits: 2))" } ?? ""
         return "Machine: \(cores) cores\(cpu); vector extensions \(vectorExtensions()); OpenBLAS kernels \(blasCoreName) "
-            + "(openblas_get_corename); \(blas); \(timeout); \(ours); PyTorch torch.set_num_threads(2)\(load); date \(date)."
+            + "(openblas_get_corename); \(blas); \(timeout); \(ours); \(lanes); PyTorch torch.set_num_threads(2)\(load); date \(date)."
     }
 
     /// The CPU's SIMD extensions that matter for the kernels (from /proc/cpuinfo's flags).

@@ -34,12 +34,39 @@ final class MethodFixtureTests: XCTestCase {
         try check("swav_steps", [("method", .string("swav")), ("swav.prototypes", .int(20))])
     }
 
+    /// Without the stop-gradient, the gradient through Sinkhorn's iterations amplifies float32
+    /// noise from step to step: a last-bit change in one gradient sum (the order OpenBLAS adds a
+    /// β = 1 product in, 7e-9 absolute) moved the weights after five steps by up to 1.7e-5,
+    /// about 1 % of their update. So the first step's gradient and every step's loss keep the
+    /// tight tolerances, and the weights after five steps are compared with the noise floor
+    /// measured here: the same five steps from inputs one ulp apart. (Measured: PyTorch's weights
+    /// are as far from ours as that floor, ratio 1.00 in every tensor: the perturbed run lands on
+    /// PyTorch's side of some discrete branch.)
     func testSwAVWithoutStopGradientMatchesPyTorch() throws {
-        try check("swav_nosg_steps", [("method", .string("swav")), ("swav.prototypes", .int(20)), ("swav.stop_gradient", .bool(false))])
+        try check("swav_nosg_steps", [("method", .string("swav")), ("swav.prototypes", .int(20)), ("swav.stop_gradient", .bool(false))],
+                  chaotic: true)
+    }
+
+    /// A fixture's five steps: the model after them, each step's loss and lr, the first step's gradients.
+    func train(_ fx: Fixture, _ config: TrainingConfig, perturbed: Bool = false) throws
+        -> (model: SSLMethod, losses: [Float], lrs: [Float], grad0: [(String, Tensor)]) {
+        let model = try Methods.make(config, inChannels: 1, seed: 0)
+        for (n, t) in model.namedParameters + model.namedBuffers { try t.assign(from: fx.tensor("init/\(n)")) }
+        model.setTraining(true)
+        let optimizer = makeOptimizer(for: model, config: config, totalSteps: Self.steps)
+        let views = [try fx.tensor("x1"), try fx.tensor("x2")]
+        if perturbed { views[0].pointer[0] = views[0].pointer[0].nextUp }
+        var losses: [Float] = [], lrs: [Float] = [], grad0: [(String, Tensor)] = []
+        for t in 0..<Self.steps {
+            lrs.append(optimizer.currentLRs[0])
+            losses.append(try trainingStep(model, optimizer, views: views, totalSteps: Self.steps).loss)
+            if t == 0 { grad0 = try model.namedParameters.map { ($0.0, try XCTUnwrap($0.1.grad, $0.0).detachedCopy()) } }
+        }
+        return (model, losses, lrs, grad0)
     }
 
     @discardableResult
-    func check(_ name: String, _ overrides: [(key: String, value: ConfigValue)],
+    func check(_ name: String, _ overrides: [(key: String, value: ConfigValue)], chaotic: Bool = false,
                file: StaticString = #filePath, line: UInt = #line) throws -> SSLMethod {
         let fx = try Fixture.named(name)
         var config = try TrainingConfig.named("mini").applying(overrides)
@@ -50,29 +77,25 @@ final class MethodFixtureTests: XCTestCase {
         config = try config.applying(heads)
         config.batch = try XCTUnwrap(fx.meta["batch"] as? Int)
         XCTAssertEqual(Double(config.learningRate), try XCTUnwrap(fx.meta["base_lr"] as? Double), accuracy: 1e-9)
-        let model = try Methods.make(config, inChannels: 1, seed: 0)
+        let (model, losses, lrs, grad0) = try train(fx, config)
         XCTAssertEqual(model.namedParameters.map(\.0), fx.meta["param_names"] as? [String], file: file, line: line)
         XCTAssertEqual(model.namedBuffers.map(\.0), fx.meta["buffer_names"] as? [String], file: file, line: line)
-        for (n, t) in model.namedParameters + model.namedBuffers { try t.assign(from: fx.tensor("init/\(n)")) }
-        model.setTraining(true)
-        let optimizer = makeOptimizer(for: model, config: config, totalSteps: Self.steps)
-        let views = [try fx.tensor("x1"), try fx.tensor("x2")]
-
-        var losses: [Float] = [], lrs: [Float] = []
-        for t in 0..<Self.steps {
-            lrs.append(optimizer.currentLRs[0])
-            losses.append(try trainingStep(model, optimizer, views: views, totalSteps: Self.steps).loss)
-            if t == 0 {
-                for (n, p) in model.namedParameters {
-                    assertClose(try XCTUnwrap(p.grad, n), try fx.tensor("grad0/\(n)"), rtol: 1e-4, atol: 1e-6,
-                                "\(name): first-step gradient of \(n)", file: file, line: line)
-                }
-            }
+        for (n, g) in grad0 {
+            assertClose(g, try fx.tensor("grad0/\(n)"), rtol: 1e-4, atol: 1e-6, "\(name): first-step gradient of \(n)", file: file, line: line)
         }
         assertClose(lrs, try fx.tensor("lr").array, rtol: 1e-6, atol: 0, "\(name): lr per step", file: file, line: line)
         assertClose(losses, try fx.tensor("loss").array, rtol: 1e-4, atol: 1e-7, "\(name): loss per step", file: file, line: line)
-        for (n, t) in model.namedParameters + model.namedBuffers {
+        let nearby = chaotic ? try train(fx, config, perturbed: true).model : nil
+        for (i, (n, t)) in (model.namedParameters + model.namedBuffers).enumerated() {
             let expected = try fx.tensor("final/\(n)"), initial = try fx.tensor("init/\(n)").array
+            if let nearby {
+                // Within 10× the spread that one ulp of input makes (and 1e-6 for tensors it leaves alone).
+                let floor = zip(t.array, (nearby.namedParameters + nearby.namedBuffers)[i].1.array).map { abs($0 - $1) }.max() ?? 0
+                let off = zip(t.array, expected.array).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(off, 10 * floor + 1e-6, "\(name): final \(n) is \(off) from PyTorch; one ulp of input moves it \(floor)",
+                                         file: file, line: line)
+                continue
+            }
             assertClose(t, expected, rtol: 1e-4, atol: 1e-6, "\(name): final \(n)", file: file, line: line)
             let delta = zip(t.array, initial).map { $0 - $1 }, expectedDelta = zip(expected.array, initial).map { $0 - $1 }
             let scale = expectedDelta.map(abs).max() ?? 0, largest = initial.map(abs).max() ?? 0
