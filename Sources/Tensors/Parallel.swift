@@ -61,7 +61,9 @@ public enum Lanes {
     /// Off: branches run one after the other on the calling thread. On by default with two or
     /// more threads (`ABLATE_THREADS`), unless `ABLATE_LANES=0`; a worker process with one thread
     /// never uses lanes.
-    nonisolated(unsafe) public static var enabled = parallelThreads > 1 && ProcessInfo.processInfo.environment["ABLATE_LANES"] != "0"
+    nonisolated(unsafe) public static var enabled = byDefault
+    /// What `enabled` starts as in this process.
+    public static let byDefault = parallelThreads > 1 && ProcessInfo.processInfo.environment["ABLATE_LANES"] != "0"
 
     /// The lane this thread computes in, or nil outside lanes.
     @TaskLocal static var current: Int? = nil

@@ -126,6 +126,10 @@ struct Bench: ParsableCommand {
         if let mini = rows.first(where: { $0.model == .mini }), cores >= 2, !noSplit {
             print("[bench] workers × threads: \(cores) ablate processes × 1 thread at once …")
             split = BenchReport.SplitMeasurement(shared: mini.ours.result, perCore: try measureOnePerCore(cores))
+            if Lanes.byDefault {
+                print("[bench] workers × threads: 1 process × \(mini.ours.result.threads) threads without lanes …")
+                split?.sharedWithoutLanes = try measureInChild(.mini, environment: ["ABLATE_LANES": "0"]).result
+            }
         }
         let markdown = BenchReport(rows: rows, methodRows: methodRows, split: split, torchIncluded: torchAvailable,
                                    referenceSkipped: noReference, loadAtStart: loadAtStart, warmup: warmup, steps: steps).markdown
@@ -197,12 +201,12 @@ struct Bench: ParsableCommand {
     }
 
     /// `method` nil: the model's SimSiam (the PyTorch comparison).
-    private func measureInChild(_ m: BenchmarkModel, method: String? = nil) throws -> BenchReport.Measurement {
+    private func measureInChild(_ m: BenchmarkModel, method: String? = nil, environment: [String: String] = [:]) throws -> BenchReport.Measurement {
         let exe = ownExecutable()
         let args = ["bench", "--child", "--model", m.rawValue, "--method", method ?? "all",
                     "--steps", "\(steps)", "--warmup", "\(warmup)", "--no-reference"]
         let what = "ablate child for \(m.rawValue)" + (method.map { " / \($0)" } ?? "")
-        let result = try decodeResult(try runProcess(exe, args, what: what), from: what)
+        let result = try decodeResult(try runProcess(exe, args, what: what, environment: environment), from: what)
         return BenchReport.Measurement(result: result, foreignCores: result.otherProcessesBusyCores)
     }
 
@@ -225,10 +229,11 @@ struct Bench: ParsableCommand {
     }
 
     /// Runs a process with this process's stderr, and returns its stdout; throws on failure.
-    private func runProcess(_ exe: String, _ args: [String], what: String) throws -> String {
+    private func runProcess(_ exe: String, _ args: [String], what: String, environment: [String: String] = [:]) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: exe)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let pipe = Pipe()
         p.standardOutput = pipe
         do { try p.run() } catch { throw BenchError.launchFailed(what, "\(error)") }

@@ -38,6 +38,8 @@ struct BenchReport {
     struct SplitMeasurement {
         var shared: StepBenchmarkResult
         var perCore: [StepBenchmarkResult]
+        /// The shared process again with lanes off (`ABLATE_LANES=0`), when they are on by default.
+        var sharedWithoutLanes: StepBenchmarkResult?
 
         /// Batch images per second of all the processes together.
         var perCoreImagesPerSecond: Double { perCore.map(\.imagesPerSecond).reduce(0, +) }
@@ -45,17 +47,22 @@ struct BenchReport {
         var markdown: String {
             let ratio = perCoreImagesPerSecond / shared.imagesPerSecond
             let steps = perCore.map { format($0.msPerStepMedian) }.joined(separator: ", ")
-            return ["", "## Splitting the cores between runs", "",
-                    "`ablate run` starts one worker process per core, each with one thread, unless --workers says otherwise. "
-                        + "Measured here on the mini SimSiam step: \(perCore.count) processes × 1 thread at once against "
-                        + "1 process × \(shared.threads) threads (the first table).", "",
-                    "| split | ms/step | batch images/s, all processes |", "|---|---:|---:|",
-                    "| 1 process × \(shared.threads) threads | \(format(shared.msPerStepMedian)) | \(format(shared.imagesPerSecond, digits: 0)) |",
-                    "| \(perCore.count) processes × 1 thread | \(steps) | \(format(perCoreImagesPerSecond, digits: 0)) |",
-                    "",
-                    "A table's runs finish \(format(ratio, digits: 2))× sooner with one process per core "
-                        + (ratio >= 1 ? "(the default)." : "; on this machine pass --workers 1 to `ablate run`."),
-                    ""].joined(separator: "\n")
+            var lines = ["", "## Splitting the cores between runs", "",
+                         "`ablate run` starts one worker process per core, each with one thread, unless --workers says otherwise. "
+                             + "Measured here on the mini SimSiam step: \(perCore.count) processes × 1 thread at once against "
+                             + "1 process × \(shared.threads) threads (the first table).", "",
+                         "| split | ms/step | batch images/s, all processes |", "|---|---:|---:|",
+                         "| 1 process × \(shared.threads) threads\(sharedWithoutLanes == nil ? "" : ", lanes on (the default)") | \(format(shared.msPerStepMedian)) | \(format(shared.imagesPerSecond, digits: 0)) |"]
+            if let off = sharedWithoutLanes {
+                lines.append("| 1 process × \(off.threads) threads, lanes off (`ABLATE_LANES=0`) | \(format(off.msPerStepMedian)) | \(format(off.imagesPerSecond, digits: 0)) |")
+            }
+            lines += ["| \(perCore.count) processes × 1 thread | \(steps) | \(format(perCoreImagesPerSecond, digits: 0)) |", "",
+                      "A table's runs finish \(format(ratio, digits: 2))× sooner with one process per core "
+                          + (ratio >= 1 ? "(the default)." : "; on this machine pass --workers 1 to `ablate run`."), ""]
+            if let off = sharedWithoutLanes {
+                lines += ["Lanes (each view of a step on a thread of its own) make the 2-thread step \(format(off.msPerStepMedian / shared.msPerStepMedian, digits: 2))× faster than with every thread on each operation.", ""]
+            }
+            return lines.joined(separator: "\n")
         }
     }
 

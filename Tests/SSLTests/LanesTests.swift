@@ -7,7 +7,7 @@ import XCTest
 /// Lanes (each view of a step on its own thread, forward and backward) give the same numbers,
 /// bit for bit, as the views one after the other: gradients, loss and BN running statistics.
 final class LanesTests: XCTestCase {
-    override func tearDown() { Lanes.enabled = parallelThreads > 1 }
+    override func tearDown() { Lanes.enabled = Lanes.byDefault }
 
     /// One training step's loss, every parameter's gradient and every buffer, with lanes on or off.
     func step(method: String, lanes: Bool, overrides: [(key: String, value: ConfigValue)] = []) throws -> [String: [Float]] {
