@@ -51,7 +51,7 @@ extension SimSiamConfig {
 extension SimSiam {
     /// Naive Siamese: each view's Z against the other's, behind the stop-gradient; the predictor is not used.
     func naiveLoss(_ x1: Tensor, _ x2: Tensor) throws -> MethodLoss {
-        let z1 = try projector(backbone(x1)), z2 = try projector(backbone(x2))
+        let (z1, z2) = try encodePair(x1, x2)
         let n1 = try l2Normalize(z1), n2 = try l2Normalize(z2)
         let loss = try SimSiam.directionalLoss(online: n1, target: n2) + SimSiam.directionalLoss(online: n2, target: n1)
         return MethodLoss(loss: scale(loss, 0.5), projections: [stopGradient(z1), stopGradient(z2)])
@@ -63,7 +63,7 @@ extension SimSiam {
     /// correlation matrix: assumptions stated in the experiment file. The covariance form is 0 at
     /// collapse (every variance 0), the correlation form is not.
     func decorrelationLoss(_ x1: Tensor, _ x2: Tensor, standardized: Bool) throws -> MethodLoss {
-        let z1 = try projector(backbone(x1)), z2 = try projector(backbone(x2))
+        let (z1, z2) = try encodePair(x1, x2)
         let loss = try SimSiam.offDiagonalCovariance(l2Normalize(z1), standardized: standardized)
             + SimSiam.offDiagonalCovariance(l2Normalize(z2), standardized: standardized)
         return MethodLoss(loss: scale(loss, 0.5), projections: [stopGradient(z1), stopGradient(z2)])

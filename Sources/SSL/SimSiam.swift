@@ -192,6 +192,12 @@ public final class SimSiam: SSLMethod {
         return (o[0].p, o[1].p, target(o[0].z), target(o[1].z))
     }
 
+    /// z of two views, each on a lane of its own.
+    func encodePair(_ x1: Tensor, _ x2: Tensor) throws -> (Tensor, Tensor) {
+        let z = try Lanes.run(2) { try projector(backbone($0 == 0 ? x1 : x2)) }
+        return (z[0], z[1])
+    }
+
     /// h(z); "no predictor": h is the identity.
     func predict(_ z: Tensor) throws -> Tensor { try predictor?(z) ?? z }
     /// z as the other view's target: behind the stop-gradient unless the configuration removes it (Fig 2).
@@ -219,15 +225,15 @@ public final class SimSiam: SSLMethod {
             return MethodLoss(loss: scale(try distance(o.p1, o.z2) + distance(o.p2, o.z1), 0.5), projections: [o.z1, o.z2])
         case .asymmetric:
             // Eq. 3: D(p1, z2) only; the predictor never sees view 2.
-            let z1 = try projector(backbone(views[0])), z2 = try projector(backbone(views[1]))
+            let (z1, z2) = try encodePair(views[0], views[1])
             return MethodLoss(loss: try distance(predict(z1), target(z2)), projections: [target(z1), target(z2)])
         case .asymmetric2x:
             // Eq. 3 on two independent pairs of views, averaged: the symmetric loss's two terms.
+            let z = try Lanes.run(4) { try projector(backbone(views[$0])) }
             var terms: [Tensor] = [], zs: [Tensor] = []
-            for pair in [(views[0], views[1]), (views[2], views[3])] {
-                let za = try projector(backbone(pair.0)), zb = try projector(backbone(pair.1))
-                terms.append(try distance(predict(za), target(zb)))
-                zs += [target(za), target(zb)]
+            for (a, b) in [(0, 1), (2, 3)] {
+                terms.append(try distance(predict(z[a]), target(z[b])))
+                zs += [target(z[a]), target(z[b])]
             }
             return MethodLoss(loss: scale(try terms[0] + terms[1], 0.5), projections: zs)
         }

@@ -104,7 +104,7 @@ extension SimSiam {
 
     /// The loss of the state-keeping variants (`alternation`, `moving-average`, `eoa`).
     func statefulLoss(_ views: [Tensor], _ context: BatchContext) throws -> MethodLoss {
-        let z1 = try projector(backbone(views[0])), z2 = try projector(backbone(views[1]))
+        let (z1, z2) = try encodePair(views[0], views[1])
         let loss: Tensor
         switch config.target {
         case .alternation:

@@ -86,7 +86,7 @@ extension SimSiam {
     /// The symmetrised loss of a Zhang et al. target (`config.target` ≠ `.z`), plus h⁻¹'s own loss
     /// for the inverse predictor.
     func targetLoss(_ x1: Tensor, _ x2: Tensor) throws -> MethodLoss {
-        let z1 = try projector(backbone(x1)), z2 = try projector(backbone(x2))
+        let (z1, z2) = try encodePair(x1, x2)
         let t = config.target
         let z = [try l2Normalize(z1), try l2Normalize(z2)]
         let p = t.onlineIsZ ? z : [try l2Normalize(predict(z1)), try l2Normalize(predict(z2))]

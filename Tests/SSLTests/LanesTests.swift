@@ -79,6 +79,21 @@ final class LanesTests: XCTestCase {
         }
     }
 
+    /// SimSiam's variants that encode their views through `encodePair` or four lanes.
+    func testSimSiamVariantsAreIdenticalWithLanes() throws {
+        let variants: [[(key: String, value: ConfigValue)]] = [
+            [("loss.symmetry", .string("asymmetric"))], [("loss.symmetry", .string("asymmetric-2x"))],
+            [("loss.target", .string("z-minus-oe"))], [("loss.target", .string("inverse-predictor"))],
+        ]
+        for overrides in variants {
+            let serial = try step(method: "simsiam", lanes: false, overrides: overrides)
+            let laned = try step(method: "simsiam", lanes: true, overrides: overrides)
+            for (key, value) in serial where laned[key] != value {
+                XCTFail("\(overrides[0].value): \(key) differs with lanes")
+            }
+        }
+    }
+
     func testLanesReturnInOrderAndRethrow() throws {
         Lanes.enabled = true
         XCTAssertEqual(try Lanes.run(3) { $0 * 10 }, [0, 10, 20])
