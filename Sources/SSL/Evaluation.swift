@@ -9,6 +9,7 @@ public enum Evaluation {
     /// Runs `layer` in evaluation mode (BN running stats) over normalised, un-augmented images,
     /// without recording a graph; returns [count, D]. The default batch is the training batch of
     /// `mini`, so the buffers of the training step are reused (the features do not depend on it).
+    /// Two batches at a time, each on a lane of its own (`Lanes`) when the process has the threads.
     public static func embed(_ set: ImageSet, range: Range<Int>? = nil, augmentation: Augmentation,
                              batch: Int = 256, _ layer: (Tensor) throws -> Tensor) throws -> Tensor {
         let range = range ?? 0..<set.count
@@ -16,9 +17,11 @@ public enum Evaluation {
         try noGrad {
             var start = range.lowerBound
             while start < range.upperBound {
-                let end = min(start + batch, range.upperBound)
-                parts.append(try layer(augmentation.plain(set, range: start..<end)))
-                start = end
+                let starts = [start, start + batch].filter { $0 < range.upperBound }
+                parts += try Lanes.run(starts.count) { i in
+                    try layer(augmentation.plain(set, range: starts[i]..<min(starts[i] + batch, range.upperBound)))
+                }
+                start += batch * starts.count
             }
         }
         return try noGrad { try concat(parts) }
