@@ -31,20 +31,23 @@ func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, chunkFloats: In
                                         expected: "a kernel no larger than the padded input")
     }
     FLOPs.add(g.flops)
-    let col = Storage(uninitializedCount: g.k * g.cols)
     let out = Storage(uninitializedCount: g.n * g.o * g.ohw)
     // NOTE: BLAS runs GEMMs with very few rows (the 1-channel first layer has K = 9) far below
     // its peak, and its [O, N·HW] result needs a permute; direct loops write NCHW instead.
     let direct = g.k <= 16
+    // The direct path keeps the whole batch's col for dW. The GEMM path keeps none: each chunk's
+    // col is built in a cache-sized buffer, used, and built again in the backward pass (writing
+    // and re-reading the whole col went through memory: ~50 MB per view on `mini`).
+    let col = Storage(uninitializedCount: direct ? g.k * g.cols : g.k * g.imagesPerChunk * g.ohw)
     if direct {
         im2col(x.pointer, col.pointer, g, images: 0..<g.n, ld: g.cols)
         directForward(w.pointer, col.pointer, out.pointer, g)
     } else {
         let tmp = Storage(uninitializedCount: g.o * g.imagesPerChunk * g.ohw)
         for images in g.chunks {
-            let cc = images.count * g.ohw, colChunk = col.pointer + images.lowerBound * g.ohw
-            im2col(x.pointer, colChunk, g, images: images, ld: g.cols)
-            sgemm(transA: false, transB: false, m: g.o, n: cc, k: g.k, a: w.pointer, b: colChunk, ldb: g.cols,
+            let cc = images.count * g.ohw
+            im2col(x.pointer, col.pointer, g, images: images, ld: cc)
+            sgemm(transA: false, transB: false, m: g.o, n: cc, k: g.k, a: w.pointer, b: col.pointer,
                   c: tmp.pointer, countFLOPs: false)
             permuteBlocks(tmp.pointer, out.pointer + images.lowerBound * g.o * g.ohw,
                           outer: g.o, inner: images.count, block: g.ohw)                // [O,n,HW] -> [n,O,HW]
@@ -67,13 +70,19 @@ func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, chunkFloats: In
             }
             return
         }
-        // dW in one GEMM over the whole batch (its sum does not depend on the chunking); dx by chunks.
+        // dW summed over the chunks, each chunk's col built again; dx by chunks.
         let dyT = Storage(uninitializedCount: g.o * g.cols)
         permuteBlocks(dy, dyT.pointer, outer: g.n, inner: g.o, block: g.ohw)      // [N,O,HW] -> [O,N,HW]
         if w.requiresGrad {
+            let dw = Storage(uninitializedCount: g.o * g.k)
+            for (i, images) in g.chunks.enumerated() {
+                let cc = images.count * g.ohw
+                im2col(x.pointer, col.pointer, g, images: images, ld: cc)
+                sgemm(transA: false, transB: true, m: g.o, n: g.k, k: cc, a: dyT.pointer + images.lowerBound * g.ohw,
+                      lda: g.cols, b: col.pointer, beta: i == 0 ? 0 : 1, c: dw.pointer)
+            }
             w.accumulateGrad { gw, overwrite in
-                sgemm(transA: false, transB: true, m: g.o, n: g.k, k: g.cols, a: dyT.pointer, b: col.pointer,
-                      beta: overwrite ? 0 : 1, c: gw)
+                if overwrite { gw.update(from: dw.pointer, count: w.count) } else { for i in 0..<w.count { gw[i] += dw.pointer[i] } }
             }
         }
         guard x.requiresGrad else { return }

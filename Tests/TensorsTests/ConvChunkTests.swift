@@ -2,8 +2,8 @@
 import TestSupport
 import XCTest
 
-/// conv2d's GEMM path runs the batch in chunks of images for cache reuse; the output and dx must
-/// equal the one-chunk computation within one rounding, dW bit for bit, whatever the chunk size.
+/// conv2d's GEMM path runs the batch in chunks of images for cache reuse; the output, dx and dW
+/// (summed over the chunks) must equal the one-chunk computation within rounding, whatever the chunk size.
 final class ConvChunkTests: XCTestCase {
     func testChunkedConvolutionEqualsOneChunkBitForBit() throws {
         // (x, w, stride, padding): the convnet's stride-2 path and the generic im2col path.
@@ -26,7 +26,7 @@ final class ConvChunkTests: XCTestCase {
                 // OpenBLAS may run a chunk's shorter rows through another kernel: one rounding apart.
                 assertClose(chunked[0], results[0][0], rtol: 1e-6, atol: 1e-6, "x \(xs) output, \(name)")
                 assertClose(chunked[1], results[0][1], rtol: 1e-6, atol: 1e-6, "x \(xs) dx, \(name)")
-                XCTAssertEqual(chunked[2], results[0][2], "x \(xs) dW (one GEMM whatever the chunks), \(name)")
+                assertClose(chunked[2], results[0][2], rtol: 1e-5, atol: 1e-6, "x \(xs) dW (a sum over the chunks), \(name)")
             }
         }
     }
