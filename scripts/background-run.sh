@@ -14,6 +14,9 @@
 # earlier sweep left unfinished. `stop` sends SIGINT: the scheduler stops its workers and records
 # their runs as interrupted (they resume from their last finished epoch), then the database's WAL
 # is folded in so that results/ablate.sqlite can be committed.
+# While a sweep runs, never `git stash`, `git checkout` or `git reset --hard` results/ablate.sqlite:
+# git replaces the file, and the scheduler goes on writing to the deleted copy (recoverable only
+# from /proc/<scheduler pid>/fd while it runs). To compare two builds, use a `git worktree`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BG=${ABLATE_BG:-.build/background}
