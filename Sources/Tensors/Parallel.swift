@@ -110,8 +110,9 @@ public enum Lanes {
     /// OpenBLAS's threads split a GEMM's rows and columns, which can change the last bit of a
     /// product; tests that compare with lanes run the serial order inside this too.
     public static func singleThreadedBLAS<T>(_ body: () throws -> T) rethrows -> T {
+        let before = openblas_get_num_threads()   // what ABLATE_THREADS or OPENBLAS_NUM_THREADS set
         openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(Int32(parallelThreads)) }
+        defer { openblas_set_num_threads(before) }
         return try body()
     }
 }
