@@ -81,9 +81,7 @@ func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, chunkFloats: In
                 sgemm(transA: false, transB: true, m: g.o, n: g.k, k: cc, a: dyT.pointer + images.lowerBound * g.ohw,
                       lda: g.cols, b: col.pointer, beta: i == 0 ? 0 : 1, c: dw.pointer)
             }
-            w.accumulateGrad { gw, overwrite in
-                if overwrite { gw.update(from: dw.pointer, count: w.count) } else { for i in 0..<w.count { gw[i] += dw.pointer[i] } }
-            }
+            w.accumulateGrad(from: dw.pointer)
         }
         guard x.requiresGrad else { return }
         FLOPs.add(g.flops)

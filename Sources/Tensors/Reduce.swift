@@ -33,7 +33,7 @@ public func sum(_ x: Tensor, axis: Int, keepDims: Bool = false) throws -> Tensor
             for o in 0..<outer {
                 for l in 0..<len {
                     let dst = g + (o * len + l) * inner, src = dy + o * inner
-                    if overwrite { dst.update(from: src, count: inner) } else { for i in 0..<inner { dst[i] += src[i] } }
+                    writeOrAdd(src, into: dst, count: inner, overwrite: overwrite)
                 }
             }
         }

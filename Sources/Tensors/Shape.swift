@@ -6,9 +6,7 @@ public func reshape(_ x: Tensor, _ shape: [Int]) throws -> Tensor {
         throw TensorError.shapeMismatch(op: "reshape", lhs: x.shape, rhs: shape, expected: "the same number of elements")
     }
     return Tensor.result(shape, x.storage, parents: [x]) { dy in
-        x.accumulateGrad { g, overwrite in
-            if overwrite { g.update(from: dy, count: x.count) } else { for i in 0..<x.count { g[i] += dy[i] } }
-        }
+        x.accumulateGrad(from: dy)
     }
 }
 
@@ -27,9 +25,7 @@ public func concat(_ xs: [Tensor]) throws -> Tensor {
     let shape = [xs.reduce(0) { $0 + $1.shape[0] }] + tail
     return Tensor.result(shape, out, parents: xs) { dy in
         for (x, off) in zip(xs, offsets) where x.requiresGrad {
-            x.accumulateGrad { g, overwrite in
-                if overwrite { g.update(from: dy + off, count: x.count) } else { for i in 0..<x.count { g[i] += dy[off + i] } }
-            }
+            x.accumulateGrad(from: dy + off)
         }
     }
 }

@@ -17,8 +17,6 @@ public final class Tensor {
 
     var parents: [Tensor] = []
     var backwardFn: ((UnsafePointer<Float>) -> Void)?
-    /// Whether `grad` was just allocated and holds garbage that the next writer must overwrite.
-    var gradIsFresh = false
     /// Set when a backward pass has released this result's graph; a second pass through it would
     /// silently miss everything upstream, so `backward()` refuses it.
     var graphReleased = false
@@ -135,13 +133,17 @@ extension Tensor {
             return
         }
         if let g = grad {
-            body(g.pointer, gradIsFresh)
+            body(g.pointer, false)
         } else {
             let g = Tensor(shape: shape, storage: Storage(uninitializedCount: count))
             grad = g
             body(g.pointer, true)
         }
-        gradIsFresh = false
+    }
+
+    /// `grad` (=|+=) `src`, a whole gradient for this tensor already computed in a buffer.
+    func accumulateGrad(from src: UnsafePointer<Float>) {
+        accumulateGrad { g, overwrite in writeOrAdd(src, into: g, count: count, overwrite: overwrite) }
     }
 
     /// Back-propagates from this scalar: every leaf that needs gradients gets `.grad` += d self / d leaf.
@@ -236,10 +238,7 @@ extension Tensor {
         }
         for sink in sinks {
             for t in sink.order {
-                let src = sink.storage(for: t).pointer, n = t.count
-                t.accumulateGrad { g, overwrite in
-                    if overwrite { g.update(from: src, count: n) } else { for i in 0..<n { g[i] += src[i] } }
-                }
+                t.accumulateGrad(from: sink.storage(for: t).pointer)
             }
         }
     }
@@ -249,4 +248,10 @@ extension Tensor {
 /// (SimSiam's `z.detach()`.)
 public func stopGradient(_ x: Tensor) -> Tensor {
     Tensor(shape: x.shape, storage: x.storage, requiresGrad: false)
+}
+
+/// dst = src (`overwrite`: dst holds garbage) or dst += src, element by element.
+@inline(__always)
+func writeOrAdd(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int, overwrite: Bool) {
+    if overwrite { dst.update(from: src, count: count) } else { for i in 0..<count { dst[i] += src[i] } }
 }

@@ -13,6 +13,9 @@ struct Ablate: ParsableCommand {
             var argv: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) } + [nil]
             execv("/proc/self/exe", &argv)   // returns only if it failed; then run as we are
         }
+        // Line-buffered even into a file (`nohup ablate run … >log`): the plan and the split are
+        // printed to stdout, the live line to stderr; block buffering put them out of order.
+        setvbuf(stdout, nil, _IOLBF, 0)
         do {
             var command = try parseAsRoot(nil)
             try command.run()
