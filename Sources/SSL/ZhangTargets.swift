@@ -86,10 +86,13 @@ extension SimSiam {
     /// The symmetrised loss of a Zhang et al. target (`config.target` ≠ `.z`), plus h⁻¹'s own loss
     /// for the inverse predictor.
     func targetLoss(_ x1: Tensor, _ x2: Tensor) throws -> MethodLoss {
-        let (z1, z2) = try encodePair(x1, x2)
         let t = config.target
-        let z = [try l2Normalize(z1), try l2Normalize(z2)]
-        let p = t.onlineIsZ ? z : [try l2Normalize(predict(z1)), try l2Normalize(predict(z2))]
+        // Each view through the encoder and predictor on a lane of its own (as `forward`).
+        let o = try Lanes.run(2) { i in
+            let raw = try projector(backbone(i == 0 ? x1 : x2)), z = try l2Normalize(raw)
+            return (raw: raw, z: z, p: t.onlineIsZ ? z : try l2Normalize(predict(raw)))
+        }
+        let (z1, z2) = (o[0].raw, o[1].raw), z = o.map(\.z), p = o.map(\.p)
         var terms: [Tensor] = []
         for (a, b) in [(0, 1), (1, 0)] {
             let target = try noGrad {
