@@ -250,39 +250,74 @@ func col2im(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g
 }
 
 // MARK: - Kernel width 3, stride 2, padding 1: the three taps j of a kernel row together.
-// Output column ox reads input columns 2·ox − 1 (j = 0), 2·ox (j = 1), 2·ox + 1 (j = 2), so one
-// input row fills three col rows with constant-stride loops, and its bounds are checked once.
+// Output column ox reads input columns 2·ox − 1 (j = 0), 2·ox (j = 1), 2·ox + 1 (j = 2).
 // col2im adds in the order of the generic loop (i, then j = 0 before j = 2; j = 1 touches the
 // other columns), so both give bit-identical sums.
 
 private func im2colWidth3Stride2(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
                                  images: Range<Int>, ld: Int) {
+    // Each input plane is first split into phase planes, one per (row parity a, tap j), each
+    // [rows, OW]: phase(a, j)[u, ox] = x[2·u + a − 1, 2·ox − 1 + j], zero outside the image. Tap
+    // (i, j) of output row oy reads row u = oy + i/2 of phase (i mod 2, j), so every col row of an
+    // image is one contiguous copy of OH·OW floats (the strided reads happen once, in the split).
     let xp = UncheckedBox(x), cp = UncheckedBox(col)
-    let ow = g.ow, odd = min(ow, g.w / 2)   // ow ≥ 1 (conv2d checks); odd: columns ox with 2·ox + 1 < W
-    parallelFor(g.c * g.kh, cost: 3 * images.count * g.ohw) { kernelRows in
-        for ci in kernelRows {
-            let c = ci / g.kh, i = ci % g.kh
-            let d0 = cp.value + 3 * ci * ld, d1 = d0 + ld, d2 = d1 + ld
+    let ow = g.ow, rows = g.oh + (g.kh - 1) / 2, planeSize = rows * ow
+    parallelFor(g.c, cost: 3 * g.kh * images.count * g.ohw) { channels in
+        let phases = UnsafeMutablePointer<Float>.allocate(capacity: 6 * planeSize)
+        defer { phases.deallocate() }
+        for c in channels {
             for n in images {
                 let plane = xp.value + (n * g.c + c) * g.h * g.w
-                for oy in 0..<g.oh {
-                    let iy = 2 * oy - 1 + i, o = (n - images.lowerBound) * g.ohw + oy * ow
-                    let r0 = d0 + o, r1 = d1 + o, r2 = d2 + o
-                    guard iy >= 0 && iy < g.h else {
-                        r0.initialize(repeating: 0, count: ow); r1.initialize(repeating: 0, count: ow)
-                        r2.initialize(repeating: 0, count: ow)
-                        continue
+                for a in 0..<2 {
+                    for u in 0..<rows {
+                        let y = 2 * u + a - 1
+                        let j0 = phases + 3 * a * planeSize + u * ow, j1 = j0 + planeSize, j2 = j1 + planeSize
+                        guard y >= 0 && y < g.h else {
+                            j0.initialize(repeating: 0, count: ow); j1.initialize(repeating: 0, count: ow)
+                            j2.initialize(repeating: 0, count: ow)
+                            continue
+                        }
+                        splitColumns(plane + y * g.w, width: g.w, ow: ow, j0: j0, j1: j1, j2: j2)
                     }
-                    let src = plane + iy * g.w
-                    r0[0] = 0
-                    for ox in 1..<ow { r0[ox] = src[2 * ox - 1] }
-                    for ox in 0..<ow { r1[ox] = src[2 * ox] }
-                    for ox in 0..<odd { r2[ox] = src[2 * ox + 1] }
-                    for ox in odd..<ow { r2[ox] = 0 }
+                }
+                let o = (n - images.lowerBound) * g.ohw
+                for i in 0..<g.kh {
+                    for j in 0..<3 {
+                        (cp.value + ((c * g.kh + i) * 3 + j) * ld + o)
+                            .update(from: phases + (3 * (i & 1) + j) * planeSize + (i >> 1) * ow, count: g.ohw)
+                    }
                 }
             }
         }
     }
+}
+
+/// One input row's columns by tap: j1[ox] = row[2·ox], j2[ox] = row[2·ox + 1], j0[ox] = row[2·ox − 1],
+/// zero outside 0..<width; 16 (then 8) inputs at a time from the even and odd lanes of a vector.
+@inline(__always)
+private func splitColumns(_ row: UnsafePointer<Float>, width: Int, ow: Int, j0: UnsafeMutablePointer<Float>,
+                          j1: UnsafeMutablePointer<Float>, j2: UnsafeMutablePointer<Float>) {
+    let rs = UnsafeRawPointer(row)
+    var v = 0
+    while v + 8 <= ow && 2 * v + 16 <= width {
+        let x = rs.loadUnaligned(fromByteOffset: 8 * v, as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(j1 + v).storeBytes(of: x.evenHalf, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(j2 + v).storeBytes(of: x.oddHalf, as: SIMD8<Float>.self)
+        v += 8
+    }
+    while v + 4 <= ow && 2 * v + 8 <= width {
+        let x = rs.loadUnaligned(fromByteOffset: 8 * v, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(j1 + v).storeBytes(of: x.evenHalf, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(j2 + v).storeBytes(of: x.oddHalf, as: SIMD4<Float>.self)
+        v += 4
+    }
+    while v < ow {
+        j1[v] = 2 * v < width ? row[2 * v] : 0
+        j2[v] = 2 * v + 1 < width ? row[2 * v + 1] : 0
+        v += 1
+    }
+    j0[0] = 0
+    (j0 + 1).update(from: j2, count: ow - 1)
 }
 
 private func col2imWidth3Stride2(_ dcol: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,

@@ -46,15 +46,21 @@ final class ConvChunkTests: XCTestCase {
 final class ConvStride2PathTests: XCTestCase {
     func testSpecialisedStride2PathEqualsGenericLoopsBitForBit() {
         var rng = RNG(seed: 5)
-        for h in [1, 2, 3, 8] {
+        for (h, kh) in [(1, 3), (2, 3), (3, 3), (8, 3), (5, 1), (6, 2), (9, 5)] {
             for w in 1...37 {
-                let g = ConvGeometry(n: 3, c: 2, h: h, w: w, o: 1, kh: 3, kw: 3, stride: 2, padding: 1)
+                let g = ConvGeometry(n: 3, c: 2, h: h, w: w, o: 1, kh: kh, kw: 3, stride: 2, padding: 1)
                 XCTAssertTrue(g.isWidth3Stride2Pad1)
                 let x = randomTensor([g.n, g.c, h, w], &rng)
                 let fast = Storage(repeating: .nan, count: g.k * g.cols), slow = Storage(repeating: .nan, count: g.k * g.cols)
                 im2col(x.pointer, fast.pointer, g, images: 0..<g.n, ld: g.cols)
                 im2col(x.pointer, slow.pointer, g, images: 0..<g.n, ld: g.cols, generic: true)
-                XCTAssertEqual(fast.array, slow.array, "im2col, input \(h)×\(w)")
+                XCTAssertEqual(fast.array.map(\.bitPattern), slow.array.map(\.bitPattern), "im2col, input \(h)×\(w), kernel \(kh)×3")
+                // A chunk of images (the GEMM path's buffer): ld = its columns.
+                let chunk = 1..<3, ld = chunk.count * g.ohw
+                let fastChunk = Storage(repeating: .nan, count: g.k * ld), slowChunk = Storage(repeating: .nan, count: g.k * ld)
+                im2col(x.pointer, fastChunk.pointer, g, images: chunk, ld: ld)
+                im2col(x.pointer, slowChunk.pointer, g, images: chunk, ld: ld, generic: true)
+                XCTAssertEqual(fastChunk.array.map(\.bitPattern), slowChunk.array.map(\.bitPattern), "im2col chunk, input \(h)×\(w)")
 
                 let dcol = randomTensor([g.k, g.cols], &rng), start = randomTensor([g.n, g.c, h, w], &rng)
                 let dxFast = Storage(start.array), dxSlow = Storage(start.array)
