@@ -9,6 +9,24 @@ struct BenchReport {
     struct Measurement {
         var result: StepBenchmarkResult
         var foreignCores: Double?
+        /// The median ms/step of each measurement this one combines, in the order they ran.
+        var rounds: [Double] = []
+
+        /// Several measurements of one step as one: ms/step is the mean of their medians (and of
+        /// their means and minimums), memory and the other processes' load the worst of them.
+        static func combined(_ parts: [Measurement]) -> Measurement {
+            guard var r = parts.first?.result, parts.count > 1 else { return parts[0] }
+            let mean: ([Double]) -> Double = { $0.reduce(0, +) / Double($0.count) }
+            r.msPerStepMedian = mean(parts.map(\.result.msPerStepMedian))
+            r.msPerStepMean = mean(parts.map(\.result.msPerStepMean))
+            r.msPerStepMin = mean(parts.map(\.result.msPerStepMin))
+            r.imagesPerSecond = Double(r.batch) / (r.msPerStepMedian / 1000)
+            r.peakRSSKiB = parts.map(\.result.peakRSSKiB).max()!
+            let cpu = parts.compactMap(\.result.cpuMsPerStep)
+            r.cpuMsPerStep = cpu.count == parts.count ? mean(cpu) : nil
+            let busy = parts.compactMap(\.foreignCores)
+            return Measurement(result: r, foreignCores: busy.max(), rounds: parts.map(\.result.msPerStepMedian))
+        }
     }
 
     struct Row {
@@ -57,8 +75,9 @@ struct BenchReport {
                 lines.append("| 1 process × \(off.threads) threads, lanes off (`ABLATE_LANES=0`) | \(format(off.msPerStepMedian)) | \(format(off.imagesPerSecond, digits: 0)) |")
             }
             lines += ["| \(perCore.count) processes × 1 thread | \(steps) | \(format(perCoreImagesPerSecond, digits: 0)) |", "",
-                      "A table's runs finish \(format(ratio, digits: 2))× sooner with one process per core "
-                          + (ratio >= 1 ? "(the default)." : "; on this machine pass --workers 1 to `ablate run`."), ""]
+                      "On the bare step, a table's runs would finish \(format(ratio, digits: 2))× sooner with one process per core. "
+                          + "A run's real loop (augmentation, monitor) can tell otherwise: `scripts/split-timing.sh` measures that "
+                          + "(results/timing/split.md), and `ablate run`'s default follows it.", ""]
             if let off = sharedWithoutLanes {
                 lines += ["Lanes (each view of a step on a thread of its own) make the 2-thread step \(format(off.msPerStepMedian / shared.msPerStepMedian, digits: 2))× faster than with every thread on each operation.", ""]
             }
@@ -72,7 +91,7 @@ struct BenchReport {
         lines.append("")
         lines.append("One step = zeroGrad, forward of two views (batch 256 each, 1×28×28 random inputs, no augmentation), "
             + "symmetric negative-cosine loss, backward, SGD update (mini protocol: momentum 0.9, wd 5e-4, "
-            + "lr 0.05, encoder cosine, predictor fixed lr). \(warmup) warm-up + \(steps) timed steps; ms/step is the median. "
+            + "lr 0.05, encoder cosine, predictor fixed lr). \(warmup) warm-up + \(steps) timed steps; ms/step is the median (beside PyTorch: the mean of two medians, measured ablate, PyTorch, PyTorch, ablate). "
             + "img/s = batch images per second = 256 / median step time (each image is seen as two views). "
             + "Ratio = PyTorch ms ÷ ablate ms (> 1: ablate is faster). "
             + "GFLOP/step counts the convolutions and linear layers, forward and backward (2 per multiply-add, counted where "
@@ -111,6 +130,11 @@ struct BenchReport {
                 let t = theirs.result
                 detail += "; PyTorch mean \(format(t.msPerStepMean)) / min \(format(t.msPerStepMin)) ms, "
                     + "RSS after setup \(format(Double(t.setupRSSKiB) / 1024, digits: 0)) MiB, \(t.threads) threads" + busy(theirs.foreignCores)
+            }
+            if row.ours.rounds.count > 1, let theirs = row.theirs, theirs.rounds.count > 1 {
+                let list: ([Double]) -> String = { $0.map { format($0) }.joined(separator: " and ") }
+                detail += "; measured ablate, PyTorch, PyTorch, ablate (ablate \(list(row.ours.rounds)) ms, PyTorch \(list(theirs.rounds)) ms; "
+                    + "the columns are their means)"
             }
             lines.append(detail)
         }

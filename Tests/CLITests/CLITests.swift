@@ -379,3 +379,49 @@ extension CLITests {
         XCTAssertTrue(time.contains("--time `90min` is not a Slurm time limit; use HH:MM:SS"), time)
     }
 }
+
+extension CLITests {
+    /// `ablate bench` measures ablate, PyTorch, PyTorch, ablate for the model table and reports
+    /// the mean of each pair of medians (a drift in the machine's speed then cancels out). PyTorch
+    /// is a stand-in here: a fake `python3` on PATH that says torch imports and answers the
+    /// reference's JSON, 300 ms/step the first time and 100 the second.
+    func testBenchAlternatesAblateAndPyTorchAndAveragesTheRounds() throws {
+        let bin = tmp.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let counter = tmp.appendingPathComponent("calls").path
+        let fake = """
+        #!/bin/sh
+        [ "$1" = "-c" ] && exit 0
+        n=$(cat \(counter) 2>/dev/null || echo 0); n=$((n + 1)); echo $n > \(counter)
+        ms=$([ $n = 1 ] && echo 300 || echo 100)
+        echo '{"framework": "pytorch", "model": "mini", "widths": [16, 32, 64, 128], "batch": 256, "warmup_steps": 0, "timed_steps": 1, "ms_per_step_median": '$ms', "ms_per_step_mean": '$ms', "ms_per_step_min": '$ms', "images_per_second": 1, "peak_rss_kib": 1024, "setup_rss_kib": 512, "final_loss": -0.5, "threads": 2}'
+        """
+        let python = bin.appendingPathComponent("python3")
+        try fake.write(to: python, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
+        let reference = tmp.appendingPathComponent("bench_torch.py")
+        try "# stand-in\n".write(to: reference, atomically: true, encoding: .utf8)
+        let markdown = tmp.appendingPathComponent("bench.md")
+
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = ["bench", "--model", "mini", "--method", "none", "--no-split", "--steps", "1", "--warmup", "0",
+                       "--reference", reference.path, "--output", markdown.path]
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = bin.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("PyTorch reference (round 1 of 2)") && text.contains("ablate again (round 2 of 2)"), text)
+        let report = try String(contentsOf: markdown, encoding: .utf8)
+        let row = try XCTUnwrap(report.split(separator: "\n").first { $0.hasPrefix("| mini (16/32/64/128) |") }, report)
+        XCTAssertEqual(row.split(separator: "|")[2].trimmingCharacters(in: .whitespaces), "200.0", String(row))
+        XCTAssertTrue(report.contains("measured ablate, PyTorch, PyTorch, ablate (ablate "), report)
+        XCTAssertTrue(report.contains("ms, PyTorch 300.0 and 100.0 ms; the columns are their means)"), report)
+    }
+}
