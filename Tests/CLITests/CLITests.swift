@@ -23,14 +23,16 @@ final class CLITests: XCTestCase {
     }
 
     @discardableResult
-    func ablate(_ args: [String], wait: Bool = true, in directory: URL = CLITests.root) throws -> (Process, Pipe) {
+    /// `environment`: the child's whole environment (default: this process's, with COLUMNS=100).
+    func ablate(_ args: [String], wait: Bool = true, in directory: URL = CLITests.root,
+                environment: [String: String]? = nil) throws -> (Process, Pipe) {
         let p = Process()
         p.executableURL = executable
         p.arguments = args
         p.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment
         env["COLUMNS"] = "100"
-        p.environment = env
+        p.environment = environment ?? env
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
@@ -39,8 +41,9 @@ final class CLITests: XCTestCase {
         return (p, out)
     }
 
-    func output(_ args: [String], in directory: URL = CLITests.root) throws -> (status: Int32, text: String) {
-        let (p, out) = try ablate(args, wait: false, in: directory)
+    func output(_ args: [String], in directory: URL = CLITests.root,
+                environment: [String: String]? = nil) throws -> (status: Int32, text: String) {
+        let (p, out) = try ablate(args, wait: false, in: directory, environment: environment)
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
@@ -356,18 +359,9 @@ extension CLITests {
     /// Bad input for the Slurm back end is reported before any run is claimed or submitted.
     func testSlurmBackEndWithoutSbatchOrWithAnUnwritableSpoolFailsBeforeAnythingIsRecorded() throws {
         let db = tmp.appendingPathComponent("db.sqlite").path
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = ["run", "simsiam-fig2", "--protocol", "smoke", "--backend", "slurm", "--spool", tmp.path, "--db", db]
-        p.currentDirectoryURL = CLITests.root
-        p.environment = ["PATH": tmp.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertNotEqual(p.terminationStatus, 0)
+        let (noSbatch, text) = try output(["run", "simsiam-fig2", "--protocol", "smoke", "--backend", "slurm", "--spool", tmp.path, "--db", db],
+                                          environment: ["PATH": tmp.path])
+        XCTAssertNotEqual(noSbatch, 0)
         XCTAssertTrue(text.contains("`sbatch` is not on the PATH (\(tmp.path))"), text)
         XCTAssertFalse(FileManager.default.fileExists(atPath: db), "nothing is recorded")
 
@@ -403,20 +397,11 @@ extension CLITests {
         try "# stand-in\n".write(to: reference, atomically: true, encoding: .utf8)
         let markdown = tmp.appendingPathComponent("bench.md")
 
-        let p = Process()
-        p.executableURL = executable
-        p.arguments = ["bench", "--model", "mini", "--method", "none", "--no-split", "--steps", "1", "--warmup", "0",
-                       "--reference", reference.path, "--output", markdown.path]
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = bin.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try output(["bench", "--model", "mini", "--method", "none", "--no-split", "--steps", "1", "--warmup", "0",
+                                         "--reference", reference.path, "--output", markdown.path], environment: env)
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.contains("PyTorch reference (round 1 of 2)") && text.contains("ablate again (round 2 of 2)"), text)
         let report = try String(contentsOf: markdown, encoding: .utf8)
         let row = try XCTUnwrap(report.split(separator: "\n").first { $0.hasPrefix("| mini (16/32/64/128) |") }, report)
