@@ -158,15 +158,19 @@ public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]
     }
 }
 
-/// What a curve claim was decided on: the curve's start and end (means over seeds).
+/// What a curve claim was decided on: the curve's start and end (means over seeds), and whether
+/// they are per-step points (the training batch, BN in training mode) or per-epoch ones (the
+/// test set, BN in eval mode, as the table's columns): a per-step curve can end far from the column.
 public struct CurveEvidence: Sendable, Equatable {
     public var metric: String
     public var start: Double
     public var end: Double
-    /// "m_o 0.41 → 0.97".
+    public var perStep = false
+    /// "m_o 0.41 → 0.97 per epoch", "m_o 0.41 → 0.97 per step, training batch".
     public var text: String {
         let m = Metric.named(metric)
         return "\(metric) \(m?.format(start) ?? formatFixed(start, 3)) → \(m?.format(end) ?? formatFixed(end, 3))"
+            + (perStep ? " per step, training batch" : " per epoch")
     }
 }
 
@@ -186,12 +190,13 @@ public func evaluateCurveClaim(_ claim: Claim, runs: [[MetricPoint]]) -> (ClaimO
     case let .falls(m, k): (metric, after, up) = (m, k, false)
     default: return (.inconclusive("not a curve claim"), nil)
     }
-    var starts: [Double] = [], ends: [Double] = [], agree = 0
+    var starts: [Double] = [], ends: [Double] = [], agree = 0, stepCurves = 0
     for points in runs {
         let perStep = after == nil ? points.filter { $0.key == MetricPoint.stepPrefix + metric } : []
         let curve = (perStep.isEmpty ? points.filter { $0.key == metric && $0.step >= (after ?? 0) } : perStep)
             .sorted { $0.step < $1.step }.map(\.value).filter(\.isFinite)
         guard curve.count >= 2 else { continue }
+        if !perStep.isEmpty { stepCurves += 1 }
         let k = max(1, curve.count / 10)
         let start = curve[0], end = curve.suffix(k).reduce(0, +) / Double(k)
         let tolerance = 0.05 * max(abs(start), abs(end))
@@ -200,7 +205,7 @@ public func evaluateCurveClaim(_ claim: Claim, runs: [[MetricPoint]]) -> (ClaimO
     }
     guard !starts.isEmpty else { return (.inconclusive("no curve of \(metric)"), nil) }
     let evidence = CurveEvidence(metric: metric, start: starts.reduce(0, +) / Double(starts.count),
-                                 end: ends.reduce(0, +) / Double(ends.count))
+                                 end: ends.reduce(0, +) / Double(ends.count), perStep: stepCurves == starts.count)
     if agree == starts.count { return (.holds, evidence) }
     if agree == 0 { return (.fails, evidence) }
     return (.inconclusive("\(agree) of \(starts.count) seeds"), evidence)

@@ -27,7 +27,7 @@ final class CurveClaimTests: XCTestCase {
         let up = perStep("m_o", (0..<20).map { 0.4 + 0.03 * Double($0) }) + perEpoch("m_o", [0.9, 0.1])
         let (holds, evidence) = evaluateCurveClaim(.rises(metric: "m_o"), runs: [up, up])
         XCTAssertEqual(holds, .holds, "per-step points win over per-epoch ones")
-        XCTAssertEqual(evidence?.text, "m_o 0.400 → 0.955")
+        XCTAssertEqual(evidence?.text, "m_o 0.400 → 0.955 per step, training batch")
         XCTAssertEqual(evaluateCurveClaim(.falls(metric: "m_o", afterEpoch: nil), runs: [up]).0, .fails)
         let flat = perStep("m_o", Array(repeating: 0.5, count: 20))
         XCTAssertEqual(evaluateCurveClaim(.rises(metric: "m_o"), runs: [flat]).0, .fails, "flat is not rising")
@@ -42,7 +42,7 @@ final class CurveClaimTests: XCTestCase {
             + perStep("m_o", [0.86, 0.96] + Array(repeating: 0.999, count: 40))
         let (outcome, evidence) = evaluateCurveClaim(.rises(metric: "m_o"), runs: [fast])
         XCTAssertEqual(outcome, .holds)
-        XCTAssertEqual(evidence?.text, "m_o 0.550 → 0.999")
+        XCTAssertEqual(evidence?.text, "m_o 0.550 → 0.999 per step, training batch")
     }
 
     func testFallsAfterEpochReadsThePerEpochCurveFromThatEpoch() {
@@ -53,6 +53,7 @@ final class CurveClaimTests: XCTestCase {
         XCTAssertEqual(outcome, .holds)
         XCTAssertEqual(evidence?.start, 0.02)
         XCTAssertEqual(evidence?.end, 0.006)
+        XCTAssertEqual(evidence?.text, "cov_offdiag 0.0200 → 0.0060 per epoch")
     }
 }
 
