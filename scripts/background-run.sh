@@ -3,6 +3,7 @@
 #
 #   scripts/background-run.sh start all --seeds 3     # any `ablate run` arguments after `start`
 #   scripts/background-run.sh start zhang2022-table2,zhang2022-table3 --seeds 3   # several tables
+#   scripts/background-run.sh after simsiam-table2 --seeds 3   # start this sweep when the running one ends
 #   scripts/background-run.sh status                  # the live line and the tables finished so far
 #   scripts/background-run.sh stop                    # Ctrl-C for the sweep: runs resume next time
 #
@@ -20,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BG=${ABLATE_BG:-.build/background}
-PIDFILE=$BG/pid LOG=$BG/run.log
+PIDFILE=$BG/pid LOG=$BG/run.log AFTER=$BG/after.pid AFTERARGS=$BG/after.args
 
 running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
@@ -37,13 +38,35 @@ start)
     echo $! >"$PIDFILE"
     echo "started: ablate run $* (pid $!); log $LOG; '$0 status' to follow, '$0 stop' to stop"
     ;;
+after)
+    # One queued sweep: a watcher waits for the running one to end, then starts this one.
+    # `stop` cancels it first, so stopping never starts the queued sweep.
+    shift
+    [[ $# -ge 1 ]] || { echo "usage: $0 after <table[,table…]|all> [ablate run options]" >&2; exit 2; }
+    if [[ -f $AFTER ]] && kill -0 "$(cat "$AFTER")" 2>/dev/null; then
+        echo "a sweep is already queued ($(cat "$AFTERARGS")); '$0 stop' cancels it" >&2; exit 1
+    fi
+    running || exec "$0" start "$@"
+    mkdir -p "$BG"
+    pid=$(cat "$PIDFILE")
+    nohup bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 5; done; rm -f "$2"; shift 2; exec "$@"' \
+        _ "$pid" "$AFTER" "$0" start "$@" >"$BG/after.log" 2>&1 &
+    echo $! >"$AFTER"
+    echo "$*" >"$AFTERARGS"
+    echo "queued: ablate run $* starts when pid $pid ends ('$0 stop' cancels it)"
+    ;;
 status)
     running && echo "running (pid $(cat "$PIDFILE"))" || echo "not running"
+    if [[ -f $AFTER ]] && kill -0 "$(cat "$AFTER")" 2>/dev/null; then echo "queued next: $(cat "$AFTERARGS")"; fi
     [[ -f $LOG ]] || exit 0
     grep -a "^wrote " "$LOG" | sed 's/^/  /' || true
     tr '\r' '\n' <"$LOG" | grep -a "^runs " | tail -1 | sed 's/^/  now: /' || true
     ;;
 stop)
+    if [[ -f $AFTER ]]; then
+        kill "$(cat "$AFTER")" 2>/dev/null && echo "cancelled the queued sweep ($(cat "$AFTERARGS"))" || true
+        rm -f "$AFTER"
+    fi
     if running; then
         kill -INT "$(cat "$PIDFILE")"
         for _ in $(seq 120); do running || break; sleep 1; done
@@ -56,7 +79,7 @@ stop)
     echo "stopped; interrupted runs resume with the next '$0 start'"
     ;;
 *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
