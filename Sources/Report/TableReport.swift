@@ -138,6 +138,15 @@ public struct TableReport: Sendable {
             "`\($0.record.gitRevision ?? "unknown")`" + ($0.record.gitDirty ? " (dirty)" : "")
         }).sorted()
         lines.append("- Code: " + (revisions.isEmpty ? "—" : revisions.joined(separator: ", ")) + ".")
+        // Times and memory depend on the build and on what else ran on the machine: say so when the
+        // runs behind such a column come from several builds (the baseline row often ran first).
+        let cost = table.columns.filter { [Metric.epochSeconds.key, Metric.targetSeconds.key, Metric.peakRSSMiB.key].contains($0.key) }
+        let builds = Set(chosen.filter { $0.record.status == .finished }.map { $0.record.gitRevision ?? "unknown" })
+        if !cost.isEmpty && builds.count > 1 {
+            lines.append("- " + cost.map(\.label).joined(separator: " and ") + " come from runs of \(builds.count) builds, each "
+                         + "beside whatever else ran on the machine: they compare rows only roughly. "
+                         + "`results/timing/` has rows timed with one build in one session.")
+        }
         let n = table.seeds.count
         for (metric, measures) in Metric.baselines {
             let measured = measures.map { baseline in

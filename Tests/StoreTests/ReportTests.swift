@@ -186,6 +186,18 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(lines[8], "| high lr | unstable | — (0 of 2 seeds) | — | — | diverged | diverges | ✓ |")
     }
 
+    /// Time and memory columns from runs of several builds carry a warning; other columns do not.
+    func testCostColumnsFromSeveralBuildsSaySo() throws {
+        var timed = table
+        timed.metrics = [.epochSeconds, .peakRSSMiB]
+        let text = try TableReport(table: timed, store: try makeStore()).markdown()
+        XCTAssertTrue(text.contains("- s / epoch and peak RSS MiB come from runs of 2 builds, each beside whatever else ran on the "
+                                    + "machine: they compare rows only roughly."), text)
+        XCTAssertFalse(try TableReport(table: table, store: try makeStore()).markdown().contains("compare rows only roughly"))
+        timed.rows = [table.rows[0]]   // the baseline's chosen runs: one build
+        XCTAssertFalse(try TableReport(table: timed, store: try makeStore()).markdown().contains("compare rows only roughly"))
+    }
+
     func testADecidedComparisonPrintsItsIntervalAndMixedSeedsSayWhatEachDid() throws {
         let store = try Store.inMemory()
         store.now = TickingClock().next
