@@ -44,7 +44,7 @@ mean = {b: sum(s) / 2 for b, s in seconds.items()}
 ref = "256" if "256" in batches else batches[0]
 rows = []
 for b in batches:
-    steps = -(-images // int(b)) if images else None
+    steps = images // int(b) if images else None   # the last partial batch is dropped
     per_step = f"{1000 * mean[b] / steps:.0f}" if steps else "—"
     rows.append(f"| {b} | {steps or '—'} | {per_step} | {seconds[b][0]:.1f}, {seconds[b][1]:.1f} | {mean[b]:.1f} | {mean[b] / mean[ref]:.2f} |")
 lines = [
