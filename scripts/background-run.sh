@@ -24,6 +24,7 @@ BG=${ABLATE_BG:-.build/background}
 PIDFILE=$BG/pid LOG=$BG/run.log AFTER=$BG/after.pid AFTERARGS=$BG/after.args
 
 running() { [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+queued() { [[ -f $AFTER ]] && kill -0 "$(cat "$AFTER")" 2>/dev/null; }
 
 case ${1:-} in
 start)
@@ -43,7 +44,7 @@ after)
     # `stop` cancels it first, so stopping never starts the queued sweep.
     shift
     [[ $# -ge 1 ]] || { echo "usage: $0 after <table[,table…]|all> [ablate run options]" >&2; exit 2; }
-    if [[ -f $AFTER ]] && kill -0 "$(cat "$AFTER")" 2>/dev/null; then
+    if queued; then
         echo "a sweep is already queued ($(cat "$AFTERARGS")); '$0 stop' cancels it" >&2; exit 1
     fi
     running || exec "$0" start "$@"
@@ -57,7 +58,7 @@ after)
     ;;
 status)
     running && echo "running (pid $(cat "$PIDFILE"))" || echo "not running"
-    if [[ -f $AFTER ]] && kill -0 "$(cat "$AFTER")" 2>/dev/null; then echo "queued next: $(cat "$AFTERARGS")"; fi
+    if queued; then echo "queued next: $(cat "$AFTERARGS")"; fi
     [[ -f $LOG ]] || exit 0
     grep -a "^wrote " "$LOG" | sed 's/^/  /' || true
     tr '\r' '\n' <"$LOG" | grep -a "^runs " | tail -1 | sed 's/^/  now: /' || true
