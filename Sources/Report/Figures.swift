@@ -104,9 +104,10 @@ func xml(_ s: String) -> String {
 extension TableReport {
     /// The curves a table shows by default: SimSiam Fig 2's three panels (training loss, z_std·√d
     /// of the training batch, kNN on the monitor subset per epoch), m_o and m_r on the test set,
-    /// and every metric a curve claim names.
+    /// the loss's spread within each epoch where the table shows it, and every metric a curve claim names.
     public var figureMetrics: [Metric] {
         var metrics: [Metric] = [.loss, .trainZStd, .knnSubset, .mO, .mR]
+        if table.columns.contains(.lossStd) { metrics.insert(.lossStd, at: 1) }
         for claim in table.rows.flatMap(\.claims) {
             switch claim {
             case let .rises(key, _), let .falls(key, _):

@@ -105,7 +105,10 @@ public struct TableReport: Sendable {
             let s = rows[i]
             let values = columns.map { metric in
                 let cell = summary(s[metric], metric)
-                return metric == Metric.main ? "\(cell) (\(s[metric]?.n ?? 0) of \(planned) seeds)" : cell
+                if metric == Metric.main { return "\(cell) (\(s[metric]?.n ?? 0) of \(planned) seeds)" }
+                // A metric that older runs did not store says over how many seeds it stands.
+                if let n = s[metric]?.n, n < (s[Metric.main]?.n ?? 0) { return "\(cell) (\(n) of \(s[Metric.main]?.n ?? 0) seeds)" }
+                return cell
             }
             let cells = [row.name, row.paperValue] + values
                 + [verdictCell(s.verdicts), claimsCell(row, i), outcomes[i].isEmpty ? "—" : outcomes[i].map(\.text).joined(separator: "; ")]

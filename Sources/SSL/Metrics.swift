@@ -44,6 +44,8 @@ extension Metric {
     public static let etaZero = Metric(key: "eta_zero", label: "η_p at cos 0", unit: "", better: .neither, decimals: 2, perEpoch: false, atEnd: true)
     /// z_std·√d of the predictor output p (test set, eval mode), at the end only; methods with a predictor.
     public static let pStd = Metric(key: "p_std", label: "p std·√d", unit: "", better: .higher, decimals: 3, perEpoch: false, atEnd: true)
+    /// Spread of the per-step loss within an epoch (`EpochRecord.lossStd`); at the end, the last epoch's.
+    public static let lossStd = Metric(key: "loss_std", label: "loss std in epoch", unit: "", better: .neither, decimals: 4, perEpoch: true, atEnd: true)
     // Every epoch only.
     public static let loss = Metric(key: "loss", label: "loss", unit: "", better: .lower, decimals: 4, perEpoch: true, atEnd: false)
     public static let knnSubset = Metric(key: "knn_subset", label: "kNN top-1 % (subset)", unit: "%", better: .higher, decimals: 1, perEpoch: true, atEnd: false)
@@ -64,7 +66,7 @@ extension Metric {
                                                                        (.linear, [.rawPixelLinear, .randomInitLinear])]
 
     /// Every metric, final ones first in the order reports show them by default.
-    public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .etaZero, .pStd, .loss, .knnSubset, .trainZStd, .epochSeconds,
+    public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .etaZero, .pStd, .lossStd, .loss, .knnSubset, .trainZStd, .epochSeconds,
                                        .targetSeconds, .peakRSSMiB, .rawPixelKNN, .randomInitKNN, .rawPixelLinear, .randomInitLinear]
     /// What an experiment file's `metrics:` may list: the end-of-training metrics.
     public static let reportable: [Metric] = all.filter(\.atEnd)
@@ -90,7 +92,7 @@ extension EpochRecord {
     /// The epoch's metrics by key (absent values left out; NaN/Inf kept), stored at step = `epoch`.
     public var metricValues: [(key: String, value: Double)] {
         let optional: [(Metric, Double?)] = [(.knnSubset, knnSubset), (.zStd, test?.zStd), (.mO, test?.mO), (.mR, test?.mR),
-                                             (.covOffdiag, test?.covOffdiag), (.trainZStd, trainZStd), (.targetSeconds, targetSeconds)]
+                                             (.covOffdiag, test?.covOffdiag), (.trainZStd, trainZStd), (.lossStd, lossStd), (.targetSeconds, targetSeconds)]
         return [(Metric.loss.key, Double(meanLoss)), (Metric.epochSeconds.key, seconds)]
             + optional.compactMap { m, v in v.map { (m.key, $0) } }
     }
@@ -105,7 +107,7 @@ extension EpochRecord {
 
 extension FinalMetrics {
     /// The final metrics by key (stored as `final.<key>`): knn, z_std, m_o, m_r, and cov_offdiag,
-    /// linear, eta_zero, p_std, the mean epoch time and the peak memory when measured.
+    /// linear, eta_zero, p_std, the last epoch's loss std, the mean epoch time and the peak memory when measured.
     public var metricValues: [(key: String, value: Double)] {
         var values: [(key: String, value: Double)] = [(Metric.knn.key, knn), (Metric.zStd.key, test.zStd),
                                                       (Metric.mO.key, test.mO), (Metric.mR.key, test.mR)]
@@ -113,6 +115,7 @@ extension FinalMetrics {
         if let linear { values.append((Metric.linear.key, linear)) }
         if let etaZero { values.append((Metric.etaZero.key, etaZero)) }
         if let predictionStd { values.append((Metric.pStd.key, predictionStd)) }
+        if let lastEpochLossStd { values.append((Metric.lossStd.key, lastEpochLossStd)) }
         if let meanEpochSeconds { values.append((Metric.epochSeconds.key, meanEpochSeconds)) }
         if let peakRSSMiB { values.append((Metric.peakRSSMiB.key, peakRSSMiB)) }
         return values

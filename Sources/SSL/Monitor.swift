@@ -21,6 +21,8 @@ public struct FinalMetrics: Sendable, Codable {
     /// predictor: a model whose p collapses while z does not (Zhang et al.'s symmetric predictor,
     /// −P_a·sg(P_b)) shows it here, not in z's verdict.
     public var predictionStd: Double?
+    /// The last epoch's spread of the per-step loss (`EpochRecord.lossStd`); nil where not measured.
+    public var lastEpochLossStd: Double?
 }
 
 /// Baselines printed beside every table: kNN and the linear probe on raw pixels and on an

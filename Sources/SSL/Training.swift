@@ -33,6 +33,9 @@ public struct EpochRecord: Sendable, Codable {
     public var test: CollapseDiagnostics?
     /// z_std·√d of the last training batch's z1, in training mode (what SimSiam's Fig 2 plots).
     public var trainZStd: Double?
+    /// Sample std of the per-step training loss within the epoch: how much the loss oscillates
+    /// from batch to batch (SimSiam Table 3 (d), "the loss oscillates"); nil in records of older runs.
+    public var lossStd: Double?
     /// m_o and m_r of the training batch's z1 every `Trainer.stepDiagnosticsEvery` steps (Zhang et
     /// al.'s curves are per step); nil in records of older runs.
     public var steps: [StepDiagnostics]?
@@ -68,7 +71,7 @@ public final class Trainer {
     public let optimizer: SGD
     let train: ImageSet
     let augmentation: Augmentation
-    var lastTrainZStd: Double?
+    var lastTrainZStd: Double?, lastLossStd: Double?
     var lastSteps: [StepDiagnostics] = []
     var lastAugmentSeconds: Double?, lastAugmentWait: Double?
     /// How often the training batch's m_o and m_r are recorded.
@@ -96,13 +99,14 @@ public final class Trainer {
     /// One epoch; returns the mean loss, or nil if the run diverged.
     public func runEpoch(_ epoch: Int, progress: (TrainingProgress) -> Void) throws -> Float? {
         lastTrainZStd = nil
+        lastLossStd = nil
         lastSteps = []
         model.setTraining(true)
         var order = RNG(seed: seed ^ 0x5EED_0000 &+ UInt64(epoch))
         let perm = order.permutation(train.count)
         let steps = stepsPerEpoch
         let viewCount = model.viewCount
-        var total: Double = 0
+        var total: Double = 0, totalSquares: Double = 0
         let start = Date()
         // The next batch's views are drawn on a background queue while this step trains.
         let batch = config.batch
@@ -131,6 +135,7 @@ public final class Trainer {
             }
             guard out.loss.isFinite else { return nil }
             total += Double(out.loss)
+            totalSquares += Double(out.loss) * Double(out.loss)
             let elapsed = Date().timeIntervalSince(start)
             let perStep = elapsed / Double(step + 1)
             let remaining = perStep * Double(steps - step - 1 + (config.epochs - epoch - 1) * steps)
@@ -139,6 +144,10 @@ public final class Trainer {
                                       secondsRemaining: remaining))
         }
         guard parametersAreFinite() else { return nil }
+        if steps > 1 {
+            let mean = total / Double(steps)
+            lastLossStd = (max(0, totalSquares - Double(steps) * mean * mean) / Double(steps - 1)).squareRoot()
+        }
         lastAugmentSeconds = prefetch.makeSeconds
         lastAugmentWait = prefetch.waitSeconds
         return Float(total / Double(steps))
@@ -160,6 +169,7 @@ public final class Trainer {
             }
             var record = EpochRecord(epoch: epoch + 1, meanLoss: loss, seconds: Date().timeIntervalSince(t0))
             record.trainZStd = lastTrainZStd
+            record.lossStd = lastLossStd
             record.steps = lastSteps
             if model.targetSeconds > targetsBefore { record.targetSeconds = model.targetSeconds - targetsBefore }
             record.augmentSeconds = lastAugmentSeconds

@@ -38,6 +38,7 @@ public enum Worker {
             var metrics = try monitor.finalMetrics(trainer.model, seed: spec.seed, diverged: result.status == .diverged,
                                                    extraGradient: spec.config.measuresExtraGradient)
             metrics.peakRSSMiB = Double(peakRSSKiB()) / 1024
+            metrics.lastEpochLossStd = result.epochs.last?.lossStd
             if !result.epochs.isEmpty { metrics.meanEpochSeconds = result.epochs.map(\.seconds).reduce(0, +) / Double(result.epochs.count) }
             let baselines = spec.baselines ? try monitor.baselines(config: spec.config, seed: spec.seed) : nil
             emit(.finished(runId: spec.id, status: result.status, metrics: metrics, baselines: baselines))
