@@ -41,7 +41,8 @@ final class MethodFixtureTests: XCTestCase {
     /// tight tolerances, and the weights after five steps are compared with the noise floor
     /// measured here: the same five steps from inputs one ulp apart. (Measured: PyTorch's weights
     /// are as far from ours as that floor, ratio 1.00 in every tensor: the perturbed run lands on
-    /// PyTorch's side of some discrete branch.)
+    /// PyTorch's side of some discrete branch.) On another CPU the ulp may not cross that branch,
+    /// so 5 % of each tensor's update is also allowed: a wrong gradient is off by its whole size.
     func testSwAVWithoutStopGradientMatchesPyTorch() throws {
         try check("swav_nosg_steps", [("method", .string("swav")), ("swav.prototypes", .int(20)), ("swav.stop_gradient", .bool(false))],
                   chaotic: true)
@@ -89,10 +90,14 @@ final class MethodFixtureTests: XCTestCase {
         for (i, (n, t)) in (model.namedParameters + model.namedBuffers).enumerated() {
             let expected = try fx.tensor("final/\(n)"), initial = try fx.tensor("init/\(n)").array
             if let nearby {
-                // Within 10× the spread that one ulp of input makes (and 1e-6 for tensors it leaves alone).
+                // Within 10× the spread that one ulp of input makes, or 5 % of the five steps' update
+                // where that ulp happens to land on the same side of the branch as ours (AMD EPYC:
+                // the ulp moved conv2 by 1.5e-8 while PyTorch was 1.7e-5 away), and 1e-6 absolute.
                 let floor = zip(t.array, (nearby.namedParameters + nearby.namedBuffers)[i].1.array).map { abs($0 - $1) }.max() ?? 0
                 let off = zip(t.array, expected.array).map { abs($0 - $1) }.max() ?? 0
-                XCTAssertLessThanOrEqual(off, 10 * floor + 1e-6, "\(name): final \(n) is \(off) from PyTorch; one ulp of input moves it \(floor)",
+                let update = zip(expected.array, initial).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(off, max(10 * floor, 0.05 * update) + 1e-6,
+                                         "\(name): final \(n) is \(off) from PyTorch; one ulp of input moves it \(floor); the update is \(update)",
                                          file: file, line: line)
                 continue
             }
