@@ -102,12 +102,12 @@ public struct TableReport: Sendable {
         lines.append("|" + String(repeating: "---|", count: headers.count))
         let planned = table.seeds.count
         for (i, row) in table.rows.enumerated() {
-            let s = rows[i]
+            let s = rows[i], mainSeeds = s[Metric.main]?.n ?? 0
             let values = columns.map { metric in
                 let cell = summary(s[metric], metric)
-                if metric == Metric.main { return "\(cell) (\(s[metric]?.n ?? 0) of \(planned) seeds)" }
+                if metric == Metric.main { return "\(cell) (\(mainSeeds) of \(planned) seeds)" }
                 // A metric that older runs did not store says over how many seeds it stands.
-                if let n = s[metric]?.n, n < (s[Metric.main]?.n ?? 0) { return "\(cell) (\(n) of \(s[Metric.main]?.n ?? 0) seeds)" }
+                if let n = s[metric]?.n, n < mainSeeds { return "\(cell) (\(n) of \(mainSeeds) seeds)" }
                 return cell
             }
             let cells = [row.name, row.paperValue] + values
