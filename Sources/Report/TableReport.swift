@@ -10,6 +10,17 @@ public struct RunData: Sendable, Equatable {
     public var final: StoredFinalMetrics?
 }
 
+extension RunData {
+    /// The stored final metrics with those derived from the run's curves (`Metric.derivedFinals`)
+    /// added where not stored; nil while the run has no final metrics.
+    public var finalWithDerived: StoredFinalMetrics? {
+        guard var final else { return nil }
+        let derived = Metric.derivedFinals(metrics.map { ($0.key, $0.value) })
+        final.values.merge(derived) { stored, _ in stored }
+        return final
+    }
+}
+
 /// A paper table next to the runs that reproduce it: markdown, CSV and JSON.
 ///
 /// Which runs count: for each row and each seed of the table, the newest run (by creation time,
@@ -71,7 +82,7 @@ public struct TableReport: Sendable {
         self.selected = selected
         let stats = table.rows.map { row in
             RowStats(name: row.name, plannedSeeds: table.seeds.count,
-                     runs: (selected[row.name] ?? []).map { ($0.record, $0.final) })
+                     runs: (selected[row.name] ?? []).map { ($0.record, $0.finalWithDerived) })
         }
         rows = stats
         var outcomes: [[ClaimOutcome]] = [], evidence: [[CurveEvidence?]] = []
@@ -143,7 +154,7 @@ public struct TableReport: Sendable {
         lines.append("- Code: " + (revisions.isEmpty ? "—" : revisions.joined(separator: ", ")) + ".")
         // Times and memory depend on the build and on what else ran on the machine: say so when the
         // runs behind such a column come from several builds (the baseline row often ran first).
-        let cost = table.columns.filter { [Metric.epochSeconds.key, Metric.targetSeconds.key, Metric.peakRSSMiB.key].contains($0.key) }
+        let cost = table.columns.filter { [Metric.epochSeconds.key, Metric.targetShare.key, Metric.peakRSSMiB.key].contains($0.key) }
         let builds = Set(chosen.filter { $0.record.status == .finished }.map { $0.record.gitRevision ?? "unknown" })
         if !cost.isEmpty && builds.count > 1 {
             lines.append("- " + cost.map(\.label).joined(separator: " and ") + " come from runs of \(builds.count) builds, each "

@@ -54,6 +54,9 @@ extension Metric {
     public static let epochSeconds = Metric(key: "epoch_seconds", label: "s / epoch", unit: "s", better: .lower, decimals: 1, perEpoch: true, atEnd: true)
     /// Time of the forward passes made only for targets (targets as state), within the epoch's time.
     public static let targetSeconds = Metric(key: "target_seconds", label: "target s / epoch", unit: "s", better: .lower, decimals: 1, perEpoch: true, atEnd: false)
+    /// Those forward passes as a share of training time: Σ target_seconds ÷ Σ epoch_seconds over the
+    /// run's epochs, in %. Never stored: a report derives it from the two curves (`derivedFinals`).
+    public static let targetShare = Metric(key: "target_share", label: "targets % of time", unit: "%", better: .lower, decimals: 0, perEpoch: false, atEnd: true)
     // End of training only.
     public static let peakRSSMiB = Metric(key: "peak_rss_mib", label: "peak RSS MiB", unit: "MiB", better: .lower, decimals: 0, perEpoch: false, atEnd: true)
     // Baselines, per protocol and seed.
@@ -67,7 +70,7 @@ extension Metric {
 
     /// Every metric, final ones first in the order reports show them by default.
     public static let all: [Metric] = [.knn, .linear, .zStd, .mO, .mR, .covOffdiag, .etaZero, .pStd, .lossStd, .loss, .knnSubset, .trainZStd, .epochSeconds,
-                                       .targetSeconds, .peakRSSMiB, .rawPixelKNN, .randomInitKNN, .rawPixelLinear, .randomInitLinear]
+                                       .targetSeconds, .targetShare, .peakRSSMiB, .rawPixelKNN, .randomInitKNN, .rawPixelLinear, .randomInitLinear]
     /// What an experiment file's `metrics:` may list: the end-of-training metrics.
     public static let reportable: [Metric] = all.filter(\.atEnd)
     /// The report columns when a table does not choose (the columns of the first reports).
@@ -78,6 +81,18 @@ extension Metric {
 
     /// The metric with this key, if any.
     public static func named(_ key: String) -> Metric? { all.first { $0.key == key } }
+}
+
+extension Metric {
+    /// The end-of-training values a report derives from a run's per-epoch curves (`points`, one
+    /// per key and epoch): `target_share` when the run measured its target passes. Epochs without
+    /// a target time count with their whole time, so the share is of all training time.
+    public static func derivedFinals(_ points: [(key: String, value: Double)]) -> [String: Double] {
+        let targets = points.filter { $0.key == targetSeconds.key }.map(\.value)
+        let total = points.filter { $0.key == epochSeconds.key }.map(\.value).reduce(0, +)
+        guard !targets.isEmpty, total > 0 else { return [:] }
+        return [targetShare.key: 100 * targets.reduce(0, +) / total]
+    }
 }
 
 /// `x` with exactly `places` decimals ("-0.0" is printed as "0.0"); "nan"/"inf" for non-finite.

@@ -48,8 +48,9 @@ private func number(_ x: Double) -> Any {
 }
 
 func epochRecord(epoch: Int, loss: Double, knn: Double? = nil, zStd: Double? = nil, mO: Double? = nil, mR: Double? = nil,
-                 trainZStd: Double? = nil, seconds: Double = 1.5) throws -> EpochRecord {
+                 trainZStd: Double? = nil, seconds: Double = 1.5, targetSeconds: Double? = nil) throws -> EpochRecord {
     var object: [String: Any] = ["epoch": epoch, "meanLoss": number(loss), "seconds": seconds]
+    if let targetSeconds { object["targetSeconds"] = targetSeconds }
     if let knn { object["knnSubset"] = number(knn) }
     if let zStd, let mO, let mR { object["test"] = ["zStd": number(zStd), "mO": number(mO), "mR": number(mR)] }
     if let trainZStd { object["trainZStd"] = number(trainZStd) }

@@ -186,6 +186,31 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(lines[8], "| high lr | unstable | — (0 of 2 seeds) | — | — | diverged | diverges | ✓ |")
     }
 
+    /// `target_share` is derived from each run's curves: Σ target s ÷ Σ epoch s over its epochs, in %,
+    /// averaged over seeds; a row whose runs made no target passes shows "—".
+    func testTargetShareIsDerivedFromTheEpochTimes() throws {
+        let store = try Store.inMemory()
+        for (seed, epochs) in [(UInt64(0), [(10.0, 2.0), (10.0, 4.0)]), (1, [(20.0, 2.0), (20.0, 6.0)])] {
+            let l = try lease(try store.claimRun(try spec(table: "demo", row: "baseline", seed: seed, edit: { _ in }), provenance: here, staleAfter: 300))
+            for (i, (seconds, target)) in epochs.enumerated() {
+                try store.recordEpoch(l, try epochRecord(epoch: i + 1, loss: -0.5, seconds: seconds, targetSeconds: target))
+            }
+            try store.finishRun(l, status: .finished, final: try finalMetrics(knn: 70, zStd: 0.9, mO: 0.2, mR: 0.95))
+        }
+        let plain = try lease(try store.claimRun(try spec(table: "demo", row: "wider", seed: 0, edit: { $0.model.projectorDim = 128 }),
+                                                 provenance: here, staleAfter: 300))
+        try store.recordEpoch(plain, try epochRecord(epoch: 1, loss: -0.5, seconds: 10))
+        try store.finishRun(plain, status: .finished, final: try finalMetrics(knn: 70, zStd: 0.9, mO: 0.2, mR: 0.95))
+        var shared = table
+        shared.rows = [table.rows[0], table.rows[3]]
+        shared.metrics = [.knn, .targetShare]
+        let lines = try TableReport(table: shared, store: store).markdown().split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines[2], "| row | paper | kNN top-1 % | targets % of time | verdict | claim | holds |")
+        // Seed 0: 6 of 20 s = 30 %; seed 1: 8 of 40 s = 20 %.
+        XCTAssertEqual(lines[4], "| baseline | 67.7 | 70.0 ± 0.0 (2 of 2 seeds) | 25 ± 7 | trained | does not collapse | ✓ |")
+        XCTAssertTrue(lines[5].hasPrefix("| wider | not found | 70.0 (1 of 2 seeds) | — |"), lines[5])
+    }
+
     /// Time and memory columns from runs of several builds carry a warning; other columns do not.
     func testCostColumnsFromSeveralBuildsSaySo() throws {
         var timed = table
