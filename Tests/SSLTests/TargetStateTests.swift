@@ -51,7 +51,8 @@ final class TargetStateTests: XCTestCase {
         let after = try XCTUnwrap(store.read(indices: [1], slot: 0)).array
         XCTAssertEqual(after[0], 0.8, accuracy: 1e-7)
         XCTAssertEqual(after[1], 0.2, accuracy: 1e-7)
-        // Through training: every image has its η after an epoch, and the run resumes bit-identically.
+        // Through training: every image has its η after an epoch, and η is checkpointed (resumed
+        // bit-identically: CheckpointTests.testResumeWithTargetsAsStateIsBitIdentical).
         let t = try trainer([("loss.target", .string("moving-average")), ("model.predictor", .string("none"))], epochs: 2)
         let full = try t.run()
         XCTAssertEqual(full.status, .finished)

@@ -232,8 +232,18 @@ final class CheckpointTests: XCTestCase {
         for method in Methods.names { try checkResume(method: method) }
     }
 
-    func checkResume(method: String) throws {
-        let config = try TrainingConfig.named("smoke").applying([("method", .string(method))])
+    /// Targets kept as state (issue 15): η of the moving average (both starts) and the alternation
+    /// cache are part of the checkpoint, so those runs resume bit-identically too.
+    func testResumeWithTargetsAsStateIsBitIdentical() throws {
+        let noPredictor: [(String, ConfigValue)] = [("model.predictor", .string("none"))]
+        try checkResume(method: "simsiam", [("loss.target", .string("moving-average"))] + noPredictor)
+        try checkResume(method: "simsiam", [("loss.target", .string("moving-average")),
+                                            ("loss.moving_average_start", .string("random"))] + noPredictor)
+        try checkResume(method: "simsiam", [("loss.target", .string("alternation")), ("loss.alternation_steps", .int(3))])
+    }
+
+    func checkResume(method: String, _ overrides: [(String, ConfigValue)] = []) throws {
+        let config = try TrainingConfig.named("smoke").applying([("method", .string(method))] + overrides)
         let (train, _, aug) = try config.loadData()
         let straight = try Trainer(config: config, seed: 3, train: train, augmentation: aug)
         let full = try straight.run()
