@@ -198,12 +198,13 @@ final class ExperimentFileParser {
     private func reportUnknownClaim(_ text: String, at node: Node) {
         let singles = ["collapses", "does-not-collapse", "diverges"]
         let templates = ["within": "within <pts> of <row>` with a positive number, e.g. `within 1 of baseline",
-                         "below": "below <row>`, e.g. `below baseline", "above": "above <row>`, e.g. `above baseline"]
+                         "below": "below <row>`, e.g. `below baseline", "above": "above <row>`, e.g. `above baseline",
+                         "not": "not more than <pts> below <row>` with a positive number, e.g. `not more than 1 below baseline"]
         let first = String(text.split(separator: " ").first ?? "")
         var fix = "write one of these forms"
         if let single = closest(to: text, among: singles) {
             fix = "did you mean `\(single)`?"
-        } else if let word = closest(to: first, among: ["within", "below", "above"]), let template = templates[word] {
+        } else if let word = closest(to: first, among: ["within", "below", "above", "not"]), let template = templates[word] {
             fix = "write it as `\(template)`"
         }
         report(node, "unknown claim `\(abbreviated(text))`", expected: "one of \(Claim.forms.map { "`\($0)`" }.joined(separator: ", "))",

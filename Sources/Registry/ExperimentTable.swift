@@ -126,6 +126,9 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
     case within(points: Double, of: String)
     case below(String)
     case above(String)
+    /// This row − target row ≥ −points (non-inferiority): SimSiam §5.2's "10 and 100 steps not
+    /// below 1 step", with the margin the measurement can resolve written out.
+    case notBelow(points: Double, of: String)
     /// A curve claim: the metric's stored curve (per step where stored, else per epoch) ends higher
     /// than it starts; the per-epoch curve from epoch `afterEpoch` on when given.
     case rises(metric: String, afterEpoch: Int? = nil)
@@ -137,6 +140,7 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
 
     /// The forms an experiment file may write.
     public static let forms = ["collapses", "does-not-collapse", "diverges", "within <pts> of <row>", "below <row>", "above <row>",
+                               "not more than <pts> below <row>",
                                "<metric> rises", "<metric> falls", "<metric> rises after epoch <k>", "<metric> falls after epoch <k>",
                                "<metric> within <x> of <value>"]
 
@@ -146,7 +150,8 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
     public static let finalMetrics = Metric.reportable.map(\.key)
 
     /// Parses `collapses`, `does-not-collapse`, `diverges`, `within 1.5 of baseline` (also
-    /// `within 1.5 pts of …`), `below no predictor`, `above <row>`; row names may contain spaces;
+    /// `within 1.5 pts of …`), `below no predictor`, `above <row>`, `not more than 1 below 1-step`
+    /// (also `… 1 pt below …`); row names may contain spaces;
     /// the curve claims `m_o rises`, `m_r rises after epoch 7`, `cov_offdiag falls after epoch 2`;
     /// `eta_zero within 0.25 of -0.5` (a final metric near a number).
     /// Nil for anything else (including a non-positive or non-finite `within` margin).
@@ -174,18 +179,27 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
             default: return nil
             }
         }
+        if let rest = t.remainder(after: "not more than") {
+            guard let (points, tail) = Claim.margin(rest), let row = tail.remainder(after: "below") else { return nil }
+            self = .notBelow(points: points, of: row); return
+        }
         if let row = t.remainder(after: "below") { self = .below(row); return }
         if let row = t.remainder(after: "above") { self = .above(row); return }
-        guard let rest = t.remainder(after: "within") else { return nil }
-        let parts = rest.split(separator: " ", maxSplits: 1)
+        guard let rest = t.remainder(after: "within"), let (points, tail) = Claim.margin(rest),
+              let row = tail.remainder(after: "of") else { return nil }
+        self = .within(points: points, of: row)
+    }
+
+    /// "1.5 pts of b" → (1.5, "of b"): a positive finite number, an optional unit, the rest.
+    private static func margin(_ text: String) -> (Double, String)? {
+        let parts = text.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, let points = Double(parts[0]), points.isFinite, points > 0 else { return nil }
         var tail = String(parts[1])
         if let unit = ["points", "point", "pts", "pt"].first(where: { tail.hasPrefix($0 + " ") }),
            let afterUnit = tail.remainder(after: unit) {
             tail = afterUnit
         }
-        guard let row = tail.remainder(after: "of") else { return nil }
-        self = .within(points: points, of: row)
+        return (points, tail)
     }
 
     /// `rises` / `falls`: decided from stored curves, not from final metrics.
@@ -200,7 +214,7 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
     public var targetRow: String? {
         switch self {
         case .collapses, .doesNotCollapse, .diverges, .rises, .falls, .near: return nil
-        case let .within(_, row), let .below(row), let .above(row): return row
+        case let .within(_, row), let .below(row), let .above(row), let .notBelow(_, row): return row
         }
     }
 
@@ -212,6 +226,7 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
         case let .within(points, row): return "within \(formatNumber(points)) of \(row)"
         case let .below(row): return "below \(row)"
         case let .above(row): return "above \(row)"
+        case let .notBelow(points, row): return "not more than \(formatNumber(points)) below \(row)"
         case let .rises(metric, after): return "\(metric) rises" + (after.map { " after epoch \($0)" } ?? "")
         case let .falls(metric, after): return "\(metric) falls" + (after.map { " after epoch \($0)" } ?? "")
         case let .near(metric, value, tolerance): return "\(metric) within \(formatNumber(tolerance)) of \(formatNumber(value))"
@@ -228,6 +243,7 @@ public enum Claim: Sendable, Equatable, CustomStringConvertible {
         case let .within(points, row): return "within \(formatNumber(points)) \(points == 1 ? "pt" : "pts") of \(row)"
         case let .below(row): return "below \(row)"
         case let .above(row): return "above \(row)"
+        case let .notBelow(points, row): return "not more than \(formatNumber(points)) \(points == 1 ? "pt" : "pts") below \(row)"
         case .rises, .falls, .near: return description
         }
     }

@@ -31,14 +31,17 @@ public struct RowStats: Sendable, Equatable {
     /// Mean ± std of each final metric over the finished seeds that have it, by metric key.
     public var stats: [String: MeanStd]
     public var verdicts: [Verdict]
+    /// The main metric of each finished seed, by seed: what paired comparisons pair.
+    public var mainBySeed: [UInt64: Double]
 
     /// The main metric (`Metric.main`, final kNN top-1 %): what comparative claims compare.
     public var knn: MeanStd? { stats[Metric.main.key] }
 
     public subscript(metric: Metric) -> MeanStd? { stats[metric.key] }
 
-    public init(name: String, plannedSeeds: Int = 0, knn: MeanStd? = nil, stats: [String: MeanStd] = [:], verdicts: [Verdict] = []) {
-        self.name = name; self.plannedSeeds = plannedSeeds; self.stats = stats; self.verdicts = verdicts
+    public init(name: String, plannedSeeds: Int = 0, knn: MeanStd? = nil, stats: [String: MeanStd] = [:], verdicts: [Verdict] = [],
+                mainBySeed: [UInt64: Double] = [:]) {
+        self.name = name; self.plannedSeeds = plannedSeeds; self.stats = stats; self.verdicts = verdicts; self.mainBySeed = mainBySeed
         if let knn { self.stats[Metric.main.key] = knn }
     }
 
@@ -50,10 +53,14 @@ public struct RowStats: Sendable, Equatable {
         for metric in Metric.reportable {
             stats[metric.key] = MeanStd.of(finished.compactMap { $0[metric.key] })
         }
+        let bySeed = ordered.filter { $0.run.status == .finished }.compactMap { run, final in
+            final?[Metric.main.key].flatMap { $0.isFinite ? (run.seed, $0) : nil }
+        }
         self.init(name: name, plannedSeeds: plannedSeeds, stats: stats,
                   verdicts: ordered.filter { $0.run.status.isDone }.compactMap { run, final in
                       run.status == .diverged ? .diverged : (run.verdictValue ?? final?.verdictValue)
-                  })
+                  },
+                  mainBySeed: Dictionary(bySeed, uniquingKeysWith: { a, _ in a }))
     }
 }
 
@@ -94,13 +101,17 @@ public enum ClaimOutcome: Sendable, Equatable {
 /// - `does not collapse` holds if every verdict is `trained` or `partial-collapse` (a partial
 ///   collapse is not a collapse, PROTOCOLS.md); fails if any is `collapsed`; else inconclusive.
 /// - `diverges` holds if every verdict is `diverged`, fails if any is not; inconclusive without results.
-/// - `within p of R`, `below R`, `above R` compare kNN top-1 by the difference of means
-///   Δ = mean − mean_R and its 95 % confidence interval (two-sided; `DifferenceInterval`):
-///   Welch's t interval when both rows have ≥ 2 finished seeds (Welch–Satterthwaite degrees of
-///   freedom). `below` holds if the whole interval is below 0, fails if it is entirely above 0,
+/// - `within p of R`, `below R`, `above R`, `not more than p below R` compare kNN top-1 by the
+///   difference of means Δ = mean − mean_R and its 95 % confidence interval (two-sided;
+///   `DifferenceInterval`): the paired t interval over the seeds both rows finished when there
+///   are ≥ 2 of them (a seed's draws move every row alike; the per-seed differences cancel
+///   that), else Welch's t interval when both rows have ≥ 2 finished seeds (Welch–Satterthwaite
+///   degrees of freedom). `below` holds if the whole interval is below 0, fails if it is entirely above 0,
 ///   else is inconclusive; `above` the mirror image. `within p` holds if the interval lies inside
 ///   [−p, p] (+1e-9 for rounding), fails if it lies entirely outside, and is inconclusive if it
-///   straddles −p or p. The inconclusive reason prints the interval.
+///   straddles −p or p. `not more than p below R` (non-inferiority) holds if the interval lies
+///   above −p, fails if it lies entirely below −p, and is inconclusive if it straddles −p.
+///   The inconclusive reason prints the interval.
 /// - One seed: with 1 seed in one row and n ≥ 2 in the other, that row's std stands for both
 ///   (t interval with n − 1 degrees of freedom; the reason and the report say "1 seed, std of R
 ///   assumed"). With 1 seed in each row there is no estimate of the seed noise at all: the claim
@@ -125,8 +136,8 @@ public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]
     case let .within(points, other):
         switch compare(row, other, allRows) {
         case let .undecidable(outcome): return outcome
-        case let .ready(a, b):
-            guard let ci = DifferenceInterval.between(a, b, names: (row.name, other)) else {
+        case let .ready(a, b, interval):
+            guard let ci = interval else {
                 let d = a.mean - b.mean
                 return .inconclusive("1 seed each: Δ \(Metric.main.format(d)) is \(abs(d) <= points + 1e-9 ? "within" : "outside") ±\(formatPoints(points)) "
                                      + "on the point estimate; an interval needs 2 seeds of a row")
@@ -138,10 +149,10 @@ public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]
     case let .below(other), let .above(other):
         switch compare(row, other, allRows) {
         case let .undecidable(outcome): return outcome
-        case let .ready(a, b):
+        case let .ready(a, b, interval):
             var below = false
             if case .below = claim { below = true }
-            guard let ci = DifferenceInterval.between(a, b, names: (row.name, other)) else {
+            guard let ci = interval else {
                 let d = a.mean - b.mean
                 let side = d < 0 ? "below" : d > 0 ? "above" : "equal to"
                 return .inconclusive("1 seed each: Δ \(Metric.main.format(d)), \(side) `\(other)` on the point estimate; "
@@ -150,6 +161,19 @@ public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]
             if below ? ci.high < 0 : ci.low > 0 { return .holds }
             if below ? ci.low > 0 : ci.high < 0 { return .fails }
             return .inconclusive(ci.text(Metric.main.format, " includes 0"))
+        }
+    case let .notBelow(points, other):
+        switch compare(row, other, allRows) {
+        case let .undecidable(outcome): return outcome
+        case let .ready(a, b, interval):
+            guard let ci = interval else {
+                let d = a.mean - b.mean
+                return .inconclusive("1 seed each: Δ \(Metric.main.format(d)) is \(d >= -points - 1e-9 ? "not " : "")more than "
+                                     + "\(formatPoints(points)) below on the point estimate; an interval needs 2 seeds of a row")
+            }
+            if ci.low >= -points - 1e-9 { return .holds }
+            if ci.high < -points { return .fails }
+            return .inconclusive(ci.text(Metric.main.format, " straddles -\(formatPoints(points))"))
         }
     case let .near(key, value, tolerance):
         return evaluateNear(key, value: value, tolerance: tolerance, row.stats[key])
@@ -212,7 +236,8 @@ public func evaluateCurveClaim(_ claim: Claim, runs: [[MetricPoint]]) -> (ClaimO
 }
 
 private enum Comparison {
-    case ready(MeanStd, MeanStd)
+    /// Both rows' summaries and the interval of the difference, nil for 1 seed each.
+    case ready(MeanStd, MeanStd, DifferenceInterval?)
     case undecidable(ClaimOutcome)
 }
 
@@ -238,9 +263,9 @@ func evaluateNear(_ key: String, value: Double, tolerance: Double, _ s: MeanStd?
 /// other claims or when there is none (a row without finished seeds, 1 seed in each row).
 public func comparisonInterval(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]) -> DifferenceInterval? {
     switch claim {
-    case let .within(_, other), let .below(other), let .above(other):
-        guard case let .ready(a, b) = compare(row, other, allRows) else { return nil }
-        return DifferenceInterval.between(a, b, names: (row.name, other))
+    case let .within(_, other), let .below(other), let .above(other), let .notBelow(_, other):
+        guard case let .ready(_, _, interval) = compare(row, other, allRows) else { return nil }
+        return interval
     default:
         return nil
     }
@@ -264,10 +289,13 @@ private func formatPoints(_ p: Double) -> String {
     p == p.rounded() ? String(Int(p)) : String(p)
 }
 
-/// The kNN summaries of a row and of the row it is compared with, or why there are none.
+/// The kNN summaries of a row and of the row it is compared with and the interval of their
+/// difference (paired over common seeds when there are 2 or more, else `between`), or why there
+/// are none.
 private func compare(_ row: RowStats, _ other: String, _ all: [RowStats]) -> Comparison {
     guard let reference = all.first(where: { $0.name == other }) else { return .undecidable(.inconclusive("no row `\(other)`")) }
     guard let a = row.knn else { return .undecidable(.inconclusive("no finished seeds")) }
     guard let b = reference.knn else { return .undecidable(.inconclusive("no finished seeds of `\(other)`")) }
-    return .ready(a, b)
+    return .ready(a, b, DifferenceInterval.paired(row.mainBySeed, reference.mainBySeed)
+                        ?? DifferenceInterval.between(a, b, names: (row.name, other)))
 }

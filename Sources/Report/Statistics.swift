@@ -74,6 +74,21 @@ public struct DifferenceInterval: Sendable, Equatable {
     /// Set when one row has a single seed: its std was taken to be the other row's (the only
     /// estimate of the seed noise there is); names that row.
     public var assumedStdFrom: String?
+    /// Set for the paired interval: how many seeds both rows finished (`paired`).
+    public var pairedSeeds: Int?
+
+    /// The paired t interval over the seeds both rows finished (n ≥ 2 of them): with
+    /// d_s = a_s − b_s, d̄ ± t(1 − (1 − level)/2, n − 1)·s_d/√n. Rows trained with the same seed
+    /// share its draws (initial weights, augmentations), which move every row alike; the per-seed
+    /// differences cancel that, so the interval is often much narrower than Welch's. nil with
+    /// fewer than 2 common seeds.
+    public static func paired(_ a: [UInt64: Double], _ b: [UInt64: Double]) -> DifferenceInterval? {
+        let d = a.keys.filter { b[$0] != nil }.sorted().compactMap { s in a[s].flatMap { x in b[s].map { x - $0 } } }
+        guard d.count >= 2, let s = MeanStd.of(d) else { return nil }
+        var ci = make(s.mean, se: s.std / Double(s.n).squareRoot(), nu: Double(s.n - 1), assumedStdFrom: nil)
+        ci.pairedSeeds = s.n
+        return ci
+    }
 
     /// Welch's t interval at `level` from two summaries with n ≥ 2 each:
     /// se² = s_a²/n_a + s_b²/n_b, ν = se⁴ / ((s_a²/n_a)²/(n_a − 1) + (s_b²/n_b)²/(n_b − 1)),
@@ -101,9 +116,11 @@ public struct DifferenceInterval: Sendable, Equatable {
     }
 
     /// "Δ -4.2, 95 % CI [-5.1, -3.3]" with `format` for the numbers, then `phrase` (" includes 0"),
-    /// then the assumption if any ("; 1 seed, std of `baseline` assumed").
+    /// then the assumption if any ("; 1 seed, std of `baseline` assumed") or the pairing
+    /// ("; paired over 3 seeds").
     public func text(_ format: (Double) -> String, _ phrase: String = "") -> String {
         "Δ \(format(difference)), \(Int((DifferenceInterval.level * 100).rounded())) % CI [\(format(low)), \(format(high))]"
             + phrase + (assumedStdFrom.map { "; 1 seed, std of `\($0)` assumed" } ?? "")
+            + (pairedSeeds.map { "; paired over \($0) seeds" } ?? "")
     }
 }

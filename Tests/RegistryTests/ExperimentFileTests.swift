@@ -180,7 +180,8 @@ final class ExperimentFileTests: XCTestCase {
         let found = try diagnostics(replacing: [18: "    claim: collapse"])
         XCTAssertEqual(found.map(\.description), [
             "bad.yaml:18:12: error: unknown claim `collapse`; expected one of `collapses`, `does-not-collapse`, "
-                + "`diverges`, `within <pts> of <row>`, `below <row>`, `above <row>`, `<metric> rises`, `<metric> falls`, "
+                + "`diverges`, `within <pts> of <row>`, `below <row>`, `above <row>`, `not more than <pts> below <row>`, "
+                + "`<metric> rises`, `<metric> falls`, "
                 + "`<metric> rises after epoch <k>`, `<metric> falls after epoch <k>`, `<metric> within <x> of <value>`; "
                 + "did you mean `collapses`?",
         ])

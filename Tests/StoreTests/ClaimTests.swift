@@ -74,6 +74,55 @@ final class ClaimTests: XCTestCase {
                        .inconclusive("1 seed each: Δ -9.8 is outside ±1.5 on the point estimate; an interval needs 2 seeds of a row"))
     }
 
+    /// `not more than p below R`: non-inferiority, decided on the same interval as `within`.
+    func testNotBelowDecidesOnTheIntervalsLowerEnd() {
+        let base = row("baseline", knn: MeanStd(mean: 70, std: 0.3, n: 3))
+        let near = row("near", knn: MeanStd(mean: 70.2, std: 0.3, n: 3))          // CI [-0.48, 0.88] above -1
+        let far = row("far", knn: MeanStd(mean: 75, std: 0.3, n: 3))              // CI [4.32, 5.68]: above is not below
+        let low = row("low", knn: MeanStd(mean: 65, std: 0.3, n: 3))              // CI [-5.68, -4.32] < -1
+        let close = row("close", knn: MeanStd(mean: 69.5, std: 0.5, n: 3))        // CI [-1.52, 0.52] crosses -1
+        let lone = row("lone", knn: MeanStd(mean: 68.5, std: 0, n: 1)), other = row("other", knn: MeanStd(mean: 70, std: 0, n: 1))
+        let all = [base, near, far, low, close, lone, other]
+        let claim = Claim.notBelow(points: 1, of: "baseline")
+        XCTAssertEqual(evaluateClaim(claim, near, all), .holds)
+        XCTAssertEqual(evaluateClaim(claim, far, all), .holds)
+        XCTAssertEqual(evaluateClaim(claim, low, all), .fails)
+        XCTAssertEqual(evaluateClaim(claim, close, all), .inconclusive("Δ -0.5, 95 % CI [-1.5, 0.5] straddles -1"))
+        XCTAssertEqual(evaluateClaim(.notBelow(points: 2, of: "baseline"), close, all), .holds, "a wider margin holds it")
+        XCTAssertEqual(evaluateClaim(.notBelow(points: 1, of: "other"), lone, all),
+                       .inconclusive("1 seed each: Δ -1.5 is more than 1 below on the point estimate; an interval needs 2 seeds of a row"))
+        XCTAssertEqual(evaluateClaim(.notBelow(points: 2, of: "other"), lone, all),
+                       .inconclusive("1 seed each: Δ -1.5 is not more than 2 below on the point estimate; an interval needs 2 seeds of a row"))
+        XCTAssertEqual(evaluateClaim(claim, row("none"), all), .inconclusive("no finished seeds"))
+        XCTAssertNotNil(comparisonInterval(claim, close, all), "the report prints the interval it was decided on")
+    }
+
+    /// Rows with 2 or more seeds in common are compared seed by seed: the seed's shared draws cancel.
+    /// Computed by hand: differences 0.42, 0.05, 0.14 (SimSiam `mini` 10-step − 1-step, seeds 0–2):
+    /// mean 0.2033, s_d 0.1930, se 0.1114, t(0.975, 2) 4.3027: [-0.276, 0.683].
+    func testRowsThatShareSeedsArePaired() throws {
+        let base = RowStats(name: "1-step", plannedSeeds: 3, knn: MeanStd.of([77.54, 79.16, 78.90]),
+                            mainBySeed: [0: 77.54, 1: 79.16, 2: 78.90])
+        let ten = RowStats(name: "10-step", plannedSeeds: 3, knn: MeanStd.of([77.96, 79.21, 79.04]),
+                           mainBySeed: [0: 77.96, 1: 79.21, 2: 79.04])
+        let ci = try XCTUnwrap(comparisonInterval(.notBelow(points: 1, of: "1-step"), ten, [base, ten]))
+        XCTAssertEqual(ci.pairedSeeds, 3)
+        XCTAssertEqual(ci.low, -0.2762, accuracy: 1e-3)
+        XCTAssertEqual(ci.high, 0.6829, accuracy: 1e-3)
+        XCTAssertEqual(evaluateClaim(.notBelow(points: 1, of: "1-step"), ten, [base, ten]), .holds)
+        XCTAssertEqual(evaluateClaim(.above("1-step"), ten, [base, ten]),
+                       .inconclusive("Δ 0.2, 95 % CI [-0.3, 0.7] includes 0; paired over 3 seeds"))
+        // Welch on the same numbers, the pairing ignored: [-1.8, 2.2], which decides nothing.
+        let welch = try XCTUnwrap(DifferenceInterval.welch(try XCTUnwrap(ten.knn), try XCTUnwrap(base.knn)))
+        XCTAssertLessThan(welch.low, -1)
+        // One seed in common: no pairing, Welch.
+        var apart = ten
+        apart.mainBySeed = [2: 79.04, 3: 79.21, 4: 77.96]
+        let unpaired = try XCTUnwrap(comparisonInterval(.above("1-step"), apart, [base, apart]))
+        XCTAssertNil(unpaired.pairedSeeds)
+        XCTAssertEqual(unpaired, welch)
+    }
+
     func testBelowAndAboveDecideOnTheIntervalOfTheDifference() {
         let base = row("baseline", knn: MeanStd(mean: 70, std: 0.3, n: 3))
         let low = row("low", knn: MeanStd(mean: 60, std: 1, n: 3))            // CI [-12.25, -7.75]
@@ -142,6 +191,7 @@ final class ClaimTests: XCTestCase {
             (.collapses, "collapses"), (.doesNotCollapse, "does not collapse"), (.diverges, "diverges"),
             (.within(points: 1, of: "baseline"), "within 1 pt of baseline"), (.within(points: 1.5, of: "b"), "within 1.5 pts of b"),
             (.within(points: 2, of: "no stop-grad"), "within 2 pts of no stop-grad"), (.below("x"), "below x"), (.above("y"), "above y"),
+            (.notBelow(points: 1, of: "1-step"), "not more than 1 pt below 1-step"), (.notBelow(points: 0.5, of: "b c"), "not more than 0.5 pts below b c"),
         ]
         for (claim, text) in rendered {
             XCTAssertEqual(claim.text, text)
@@ -149,10 +199,15 @@ final class ClaimTests: XCTestCase {
         }
         XCTAssertThrowsError(try RowDescription(name: "r", paperValue: "1", paperSource: "", claimText: "shrinks")) { error in
             XCTAssertEqual("\(error)", "row `r`: cannot read the claim `shrinks`; write one of: collapses, does-not-collapse, "
-                           + "diverges, within <pts> of <row>, below <row>, above <row>, <metric> rises, <metric> falls, "
+                           + "diverges, within <pts> of <row>, below <row>, above <row>, not more than <pts> below <row>, "
+                           + "<metric> rises, <metric> falls, "
                            + "<metric> rises after epoch <k>, <metric> falls after epoch <k>, <metric> within <x> of <value>")
         }
         XCTAssertEqual(try RowDescription(name: "r", paperValue: "1", paperSource: "", claimText: " ").claims, [])
+        XCTAssertEqual(Claim(parsing: "not more than 1 pts below 1-step"), .notBelow(points: 1, of: "1-step"))
+        for bad in ["not more than below 1-step", "not more than 0 below a", "not more than 1 of a", "not more than 1 below", "not more than -1 below a"] {
+            XCTAssertNil(Claim(parsing: bad), bad)
+        }
     }
 
     func testMeanStdUsesTheSampleStd() throws {

@@ -234,8 +234,8 @@ final class ReportTests: XCTestCase {
         let rows: [(String, [FinalMetrics], (inout TrainingConfig) -> Void)] = [
             ("baseline", [try finalMetrics(knn: 70, zStd: 0.9, mO: 0.2, mR: 0.9), try finalMetrics(knn: 71, zStd: 0.9, mO: 0.2, mR: 0.9),
                           try finalMetrics(knn: 72, zStd: 0.9, mO: 0.2, mR: 0.9)], { _ in }),
-            ("lower", [try finalMetrics(knn: 60, zStd: 0.9, mO: 0.2, mR: 0.9), try finalMetrics(knn: 61, zStd: 0.9, mO: 0.2, mR: 0.9),
-                       try finalMetrics(knn: 62, zStd: 0.9, mO: 0.2, mR: 0.9)], { $0.epochs = 2 }),
+            ("lower", [try finalMetrics(knn: 60, zStd: 0.9, mO: 0.2, mR: 0.9), try finalMetrics(knn: 62, zStd: 0.9, mO: 0.2, mR: 0.9),
+                       try finalMetrics(knn: 61, zStd: 0.9, mO: 0.2, mR: 0.9)], { $0.epochs = 2 }),
             ("mixed", [try finalMetrics(knn: 10, zStd: 0.01, mO: 1, mR: 0), try finalMetrics(knn: 10, zStd: 0.02, mO: 1, mR: 0),
                        try finalMetrics(knn: 60, zStd: 0.9, mO: 0.2, mR: 0.9)], { $0.model.predictorHidden = nil }),
         ]
@@ -247,9 +247,10 @@ final class ReportTests: XCTestCase {
             }
         }
         let lines = try TableReport(table: three, store: store).markdown().split(separator: "\n").map(String.init)
-        // Welch: Δ -10, se √(2/3), ν 4, t 2.776: [-12.3, -7.7].
+        // Paired over seeds 0–2: differences -10, -9, -11, s_d 1, se 1/√3, ν 2, t 4.303: [-12.5, -7.5]
+        // (Welch, ignoring the pairing, would give [-12.3, -7.7]).
         XCTAssertEqual(lines[5], "| lower | 1 | 61.0 ± 1.0 (3 of 3 seeds) | — | 0.900 ± 0.000 | 0.200 ± 0.000 | 0.900 ± 0.000 | trained "
-                       + "| does not collapse; below baseline (Δ -10.0, 95 % CI [-12.3, -7.7]) | ✓; ✓ |")
+                       + "| does not collapse; below baseline (Δ -10.0, 95 % CI [-12.5, -7.5]; paired over 3 seeds) | ✓; ✓ |")
         XCTAssertEqual(lines[6], "| mixed | 1 | 26.7 ± 28.9 (3 of 3 seeds) | — | 0.310 ± 0.511 | 0.733 ± 0.462 | 0.300 ± 0.520 "
                        + "| 2× collapsed, 1× trained | collapses | ✗ |")
     }
