@@ -134,43 +134,27 @@ public func evaluateClaim(_ claim: Claim, _ row: RowStats, _ allRows: [RowStats]
         guard !v.isEmpty else { return .inconclusive("no runs") }
         return v.allSatisfy { $0 == .diverged } ? .holds : .fails
     case let .within(points, other):
-        switch compare(row, other, allRows) {
-        case let .undecidable(outcome): return outcome
-        case let .ready(a, b, interval):
-            guard let ci = interval else {
-                let d = a.mean - b.mean
-                return .inconclusive("1 seed each: Δ \(Metric.main.format(d)) is \(abs(d) <= points + 1e-9 ? "within" : "outside") ±\(formatPoints(points)) "
-                                     + "on the point estimate; an interval needs 2 seeds of a row")
-            }
+        return decideComparison(row, other, allRows, onePoint: { d in
+            "Δ \(Metric.main.format(d)) is \(abs(d) <= points + 1e-9 ? "within" : "outside") ±\(formatPoints(points))"
+        }) { ci in
             if ci.low >= -points - 1e-9 && ci.high <= points + 1e-9 { return .holds }
             if ci.high < -points || ci.low > points { return .fails }
             return .inconclusive(ci.text(Metric.main.format, " straddles ±\(formatPoints(points))"))
         }
     case let .below(other), let .above(other):
-        switch compare(row, other, allRows) {
-        case let .undecidable(outcome): return outcome
-        case let .ready(a, b, interval):
-            var below = false
-            if case .below = claim { below = true }
-            guard let ci = interval else {
-                let d = a.mean - b.mean
-                let side = d < 0 ? "below" : d > 0 ? "above" : "equal to"
-                return .inconclusive("1 seed each: Δ \(Metric.main.format(d)), \(side) `\(other)` on the point estimate; "
-                                     + "an interval needs 2 seeds of a row")
-            }
+        var below = false
+        if case .below = claim { below = true }
+        return decideComparison(row, other, allRows, onePoint: { d in
+            "Δ \(Metric.main.format(d)), \(d < 0 ? "below" : d > 0 ? "above" : "equal to") `\(other)`"
+        }) { ci in
             if below ? ci.high < 0 : ci.low > 0 { return .holds }
             if below ? ci.low > 0 : ci.high < 0 { return .fails }
             return .inconclusive(ci.text(Metric.main.format, " includes 0"))
         }
     case let .notBelow(points, other):
-        switch compare(row, other, allRows) {
-        case let .undecidable(outcome): return outcome
-        case let .ready(a, b, interval):
-            guard let ci = interval else {
-                let d = a.mean - b.mean
-                return .inconclusive("1 seed each: Δ \(Metric.main.format(d)) is \(d >= -points - 1e-9 ? "not " : "")more than "
-                                     + "\(formatPoints(points)) below on the point estimate; an interval needs 2 seeds of a row")
-            }
+        return decideComparison(row, other, allRows, onePoint: { d in
+            "Δ \(Metric.main.format(d)) is \(d >= -points - 1e-9 ? "not " : "")more than \(formatPoints(points)) below"
+        }) { ci in
             if ci.low >= -points - 1e-9 { return .holds }
             if ci.high < -points { return .fails }
             return .inconclusive(ci.text(Metric.main.format, " straddles -\(formatPoints(points))"))
@@ -287,6 +271,20 @@ extension DifferenceInterval {
 /// "1" or "1.5": a claim's points as written.
 private func formatPoints(_ p: Double) -> String {
     p == p.rounded() ? String(Int(p)) : String(p)
+}
+
+/// A comparative claim of `row` against row `other`: `decide` on the interval of the difference,
+/// or, with 1 seed in each row, inconclusive with `onePoint(Δ)` saying which way Δ points.
+private func decideComparison(_ row: RowStats, _ other: String, _ all: [RowStats], onePoint: (Double) -> String,
+                              decide: (DifferenceInterval) -> ClaimOutcome) -> ClaimOutcome {
+    switch compare(row, other, all) {
+    case let .undecidable(outcome): return outcome
+    case let .ready(a, b, interval):
+        guard let ci = interval else {
+            return .inconclusive("1 seed each: " + onePoint(a.mean - b.mean) + " on the point estimate; an interval needs 2 seeds of a row")
+        }
+        return decide(ci)
+    }
 }
 
 /// The kNN summaries of a row and of the row it is compared with and the interval of their
