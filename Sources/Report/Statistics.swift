@@ -83,7 +83,7 @@ public struct DifferenceInterval: Sendable, Equatable {
     /// differences cancel that, so the interval is often much narrower than Welch's. nil with
     /// fewer than 2 common seeds.
     public static func paired(_ a: [UInt64: Double], _ b: [UInt64: Double]) -> DifferenceInterval? {
-        let d = a.keys.filter { b[$0] != nil }.sorted().compactMap { s in a[s].flatMap { x in b[s].map { x - $0 } } }
+        let d = a.sorted { $0.key < $1.key }.compactMap { seed, x in b[seed].map { x - $0 } }
         guard d.count >= 2, let s = MeanStd.of(d) else { return nil }
         var ci = make(s.mean, se: s.std / Double(s.n).squareRoot(), nu: Double(s.n - 1), assumedStdFrom: nil)
         ci.pairedSeeds = s.n
